@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# `make` builds ./twscope; every intermediate file goes under $(OUTPUT).
+
+OUTPUT ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG ?= clang
+CC ?= cc
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+PKG_CONFIG ?= pkg-config
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKEL := $(OUTPUT)/twscope.skel.h
+
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+# Pure modules the unit tests link without BPF or root.
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o $(OUTPUT)/user/loader.o $(OUTPUT)/user/probe.o \
+	$(OUTPUT)/user/holders.o $(OUTPUT)/user/metrics_http.o,$(USER_OBJS))
+
+PKGS := libbpf libelf zlib libmicrohttpd
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wformat=2 -Wshadow
+ALL_CFLAGS := $(CFLAGS) $(WARNINGS) -std=gnu11 -D_GNU_SOURCE -DTWSCOPE_VERSION='"$(VERSION)"' \
+	-Iinclude -Iuser -I$(OUTPUT) $(PKG_CFLAGS) -MMD -MP
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
+
+.PHONY: all deps run test unit integration install uninstall clean vmlinux bench format
+all: twscope
+
+deps:
+	$(Q)./scripts/deps.sh
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/twscope.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL): $(OUTPUT)/twscope.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name twscope_bpf > $@.tmp && mv $@.tmp $@
+
+$(USER_OBJS): $(SKEL)
+
+$(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+twscope: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lm -lpthread -o $@
+
+$(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+# Unit tests: pure user-space modules, no root.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB_OBJS) -lcmocka $(PKG_LIBS) -lm -lpthread -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)./tests/run_unit.sh $(UNIT_BINS)
+
+integration: twscope
+	$(Q)python3 tests/integration/run.py --binary ./twscope
+
+test:
+	$(Q)./scripts/deps.sh --test
+	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS)
+	$(Q)python3 tests/run_all.py --binary ./twscope $(UNIT_BINS)
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory twscope
+	./twscope
+
+bench:
+	$(Q)./scripts/deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
+	$(Q)python3 tests/bench/bench.py --binary ./twscope --churn $(OUTPUT)/churn
+
+$(OUTPUT)/churn: tests/bench/churn.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< -lpthread -o $@
+
+$(OUTPUT):
+	$(Q)mkdir -p $@
+
+install: twscope
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 twscope $(DESTDIR)$(PREFIX)/sbin/twscope
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/twscope
+
+# Regenerates the committed vmlinux.h from the running kernel's BTF.
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp
+	mv $(VMLINUX).tmp $(VMLINUX)
+
+format:
+	clang-format -i bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/unit/*.c tests/bench/*.c
+
+clean:
+	rm -rf $(OUTPUT) twscope
+
+-include $(wildcard $(OUTPUT)/bpf/*.d $(OUTPUT)/user/*.d $(OUTPUT)/tests/*.d)

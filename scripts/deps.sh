@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs, with apt-get, only the Debian packages twscope needs that are missing.
+# Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses.
+set -eu
+
+build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev make gcc"
+runtime="iproute2"
+test="libcmocka-dev python3 tmux prometheus procps"
+bench="libbpf-tools linux-perf"
+
+want="$build $runtime"
+for arg in "$@"; do
+	case "$arg" in
+	--test) want="$want $test" ;;
+	--bench) want="$want $test $bench" ;;
+	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages:$missing; run as root (sudo make ...) to install them" >&2
+	exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# an old or empty package index cannot resolve the names: refresh it once
+if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
