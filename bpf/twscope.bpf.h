@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and helpers shared by all BPF programs; the objects are linked into one skeleton. */
+#ifndef TWSCOPE_BPF_H
+#define TWSCOPE_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "twscope.h"
+#include "core_fixes.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define EADDRINUSE 98
+#define EADDRNOTAVAIL 99
+
+extern const volatile struct tw_config cfg;
+
+/* Sized by user space with bpf_map__set_max_entries before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_TOT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_port_key);
+	__type(value, struct tw_port_val);
+} ports SEC(".maps") __weak;
+
+/* Owning process of a TCP socket, keyed by the socket's address (never printed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct tw_proc);
+} owners SEC(".maps") __weak;
+
+/* (netns, port) pairs that have or had a TCP listener: their TIME_WAITs are side local. */
+struct tw_listen_key {
+	__u32 netns;
+	__u32 port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_listen_key);
+	__type(value, __u8);
+} listen_ports SEC(".maps") __weak;
+
+/* Atomic even per CPU: a softirq program can interrupt a process-context one on this CPU. */
+static __always_inline void total_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&totals, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline bool port_wanted(__u16 port)
+{
+	return (cfg.ports[(port >> 6) & (TW_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
+
+/* The in-kernel filters of the contract, applied before any ring buffer reservation. */
+static __always_inline bool tuple_wanted(__u32 netns, __u16 family, __u16 sport, __u16 dport)
+{
+	if (cfg.netns && netns != cfg.netns)
+		return false;
+	if (cfg.family && family != cfg.family)
+		return false;
+	if (cfg.port_filter && !port_wanted(sport) && !port_wanted(dport))
+		return false;
+	return true;
+}
+
+static __always_inline bool pid_wanted(__u32 pid)
+{
+	return !cfg.pid || pid == cfg.pid;
+}
+
+static __always_inline __u32 net_inum(const struct net *net)
+{
+	return BPF_CORE_READ(net, ns.inum);
+}
+
+static __always_inline __u32 sk_netns(const struct sock_common *skc)
+{
+	return net_inum(BPF_CORE_READ(skc, skc_net.net));
+}
+
+/* Fills the 4-tuple from sock_common, valid for full, request and TIME_WAIT sockets. */
+static __always_inline void tuple_from_skc(struct tw_tuple *t, const struct sock_common *skc)
+{
+	t->family = BPF_CORE_READ(skc, skc_family);
+	t->sport = BPF_CORE_READ(skc, skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (t->family == AF_INET6) {
+		bpf_core_read(t->saddr, 16, &skc->skc_v6_rcv_saddr);
+		bpf_core_read(t->daddr, 16, &skc->skc_v6_daddr);
+	} else {
+		bpf_core_read(t->saddr, 4, &skc->skc_rcv_saddr);
+		bpf_core_read(t->daddr, 4, &skc->skc_daddr);
+	}
+}
+
+/*
+ * A full socket's tuple with the source port from inet_sport: tcp_set_state(TCP_CLOSE) calls
+ * inet_put_port(), which zeroes skc_num before the tracepoint fires.
+ */
+static __always_inline void tuple_from_sk(struct tw_tuple *t, const struct sock *sk)
+{
+	tuple_from_skc(t, &sk->__sk_common);
+	t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+}
+
+static __always_inline void proc_current(struct tw_proc *p)
+{
+	p->pid = bpf_get_current_pid_tgid() >> 32;
+	p->uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
+/* Batches wakeups: user space is woken only once enough data is queued, else it polls. */
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void *rb_reserve(__u32 size)
+{
+	void *r = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!r)
+		total_add(TW_TOT_LOST_EVENTS, 1);
+	return r;
+}
+
+static __always_inline void hdr_fill(struct tw_hdr *h, __u16 type, __u16 size, __u32 netns)
+{
+	h->type = type;
+	h->size = size;
+	h->netns = netns;
+	h->ts_ns = bpf_ktime_get_ns();
+}
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* The socket behind fd in the current task, or NULL when fd is not a socket. */
+static __always_inline struct sock *sock_from_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds, *file = NULL;
+	struct socket *sock;
+	unsigned int max;
+
+	if (fd < 0)
+		return NULL;
+	max = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+#endif

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Records and map layouts shared by the BPF programs and user space. */
+#ifndef TWSCOPE_H
+#define TWSCOPE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define TW_COMM_LEN 16
+#define TW_ADDR_LEN 16
+#define TW_PORT_WORDS 1024 /* 65536-bit port bitmap */
+
+/* Every ring buffer and iterator record starts with struct tw_hdr. */
+enum tw_rec_type {
+	TW_REC_STATE = 1,
+	TW_REC_TW_ENTER = 2,
+	TW_REC_TW_EXIT = 3,
+	TW_REC_TW_OVERFLOW = 4,
+	TW_REC_BIND_ERR = 5,
+	TW_REC_HOLDER = 6,
+	TW_REC_OWNER = 7,
+	TW_REC_MAX = 8,
+};
+
+/* --events bits, also applied in the kernel before reserving ring space. */
+enum tw_event_mask {
+	TW_EV_STATE = 1,
+	TW_EV_TW = 2,
+	TW_EV_BIND = 4,
+};
+
+enum tw_exit_reason {
+	TW_EXIT_EXPIRED = 0,
+	TW_EXIT_KILLED = 1,
+};
+
+enum tw_side {
+	TW_SIDE_LOCAL = 0,
+	TW_SIDE_REMOTE = 1,
+};
+
+enum tw_call {
+	TW_CALL_BIND = 0,
+	TW_CALL_LISTEN = 1,
+	TW_CALL_CONNECT = 2,
+	TW_CALL_MAX = 3,
+};
+
+/* Flags of tw_exit and of a live TIME_WAIT entry. */
+enum tw_flags {
+	TW_F_SEEDED = 1,     /* found by the start-up iterator pass, age is estimated */
+	TW_F_REPORTED = 2,   /* tw_enter was emitted for it */
+};
+
+/* Indexes of the per-CPU totals array; host-wide and never filtered. */
+enum tw_total {
+	TW_TOT_TW_ENTERED = 0,
+	TW_TOT_TW_EXPIRED,
+	TW_TOT_TW_KILLED,
+	TW_TOT_TW_OVERFLOW,
+	TW_TOT_TW_SEEDED,
+	TW_TOT_TW_REARMED,
+	TW_TOT_TW_UNTRACKED, /* exits of TIME_WAITs that existed before tracking began */
+	TW_TOT_TW_MAP_FULL,  /* live-map insert failures */
+	TW_TOT_BIND_ERRORS,
+	TW_TOT_LOST_EVENTS,  /* ring buffer reservations that failed */
+	TW_TOT_STATE_EVENTS,
+	TW_TOT_PORTS_FULL,   /* per-port map insert failures */
+	TW_TOT_MAX,
+};
+
+/* Bind errors by call and errno: index = call * 2 + (errno == EADDRNOTAVAIL). */
+#define TW_BIND_ERR_SLOTS (TW_CALL_MAX * 2)
+
+struct tw_hdr {
+	__u16 type;
+	__u16 size;
+	__u32 netns;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+};
+
+/* Addresses in network order; IPv4 uses the first 4 bytes. Ports in host order. */
+struct tw_tuple {
+	__u8 saddr[TW_ADDR_LEN];
+	__u8 daddr[TW_ADDR_LEN];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 pad;
+};
+
+/* pid 0 means no owning process is known. */
+struct tw_proc {
+	__u32 pid;
+	__u32 uid;
+	char comm[TW_COMM_LEN];
+};
+
+struct tw_state_rec {
+	struct tw_hdr hdr;
+	struct tw_tuple t;
+	struct tw_proc proc;
+	__u8 oldstate;
+	__u8 newstate;
+	__u8 pad[6];
+};
+
+struct tw_enter_rec {
+	struct tw_hdr hdr;
+	struct tw_tuple t;
+	struct tw_proc proc;
+	__u64 expires_in_ns;
+	__u8 substate;
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 side;
+	__u8 pad[4];
+};
+
+struct tw_exit_rec {
+	struct tw_hdr hdr;
+	struct tw_tuple t;
+	struct tw_proc proc;
+	__u64 age_ns;
+	__u8 reason;
+	__u8 side;
+	__u8 flags;
+	__u8 pad[5];
+};
+
+struct tw_overflow_rec {
+	struct tw_hdr hdr;
+	struct tw_tuple t;
+	struct tw_proc proc;
+};
+
+struct tw_bind_rec {
+	struct tw_hdr hdr;
+	struct tw_proc proc;
+	__u8 addr[TW_ADDR_LEN];     /* requested address (destination for connect) */
+	__u8 src_addr[TW_ADDR_LEN]; /* the socket's bound source address, for connect */
+	__s32 err;                  /* positive errno */
+	__u32 bound_dev;
+	__u16 port;                 /* requested port (destination for connect) */
+	__u16 src_port;             /* the socket's bound source port, for connect */
+	__u16 family;
+	__u16 port_lo;              /* net.ipv4.ip_local_port_range of the netns */
+	__u16 port_hi;
+	__u8 call;
+	__u8 proto;                 /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 v6only;
+	__u8 tw_reuse;              /* net.ipv4.tcp_tw_reuse of the netns */
+	__u8 inet_flags;            /* bit 0 freebind, 1 transparent, 2 bind_address_no_port */
+	__u8 pad[7];
+};
+
+/* One socket on a port, written by the iter/tcp and iter/udp programs. */
+struct tw_holder_rec {
+	struct tw_hdr hdr;
+	struct tw_tuple t;
+	__u64 ino;
+	__s64 expires_in_ms; /* TIME_WAIT only, else -1 */
+	__u32 uid;
+	__u32 bound_dev;
+	__u8 state;
+	__u8 proto;
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 v6only;
+	__u8 substate;
+	__u8 pad[2];
+};
+
+/* One open socket file of a task, written by the iter/task_file program. */
+struct tw_owner_rec {
+	struct tw_hdr hdr;
+	__u64 ino;
+	__u32 pid;
+	__u32 pad;
+	char comm[TW_COMM_LEN];
+};
+
+/* Per-port TIME_WAIT and bind error counters, keyed by tw_port_key. */
+struct tw_port_key {
+	__u32 netns;
+	__u16 port;
+	__u8 side;
+	__u8 family;
+	__u8 addr[TW_ADDR_LEN]; /* remote address for side remote, zero for local */
+};
+
+struct tw_port_val {
+	__s64 tw;
+	__u64 tw_peak;
+	__u64 entered;
+	__u64 expired;
+	__u64 killed;
+	__u64 overflow;
+	__u64 bind_errors;
+};
+
+/* A TIME_WAIT socket being tracked, keyed by its timer's address. */
+struct tw_live {
+	__u64 enter_ns;
+	struct tw_port_key key;
+	struct tw_proc proc;
+	__u8 flags;
+	__u8 counted; /* included in the per-port map (passed the filters) */
+	__u8 pad[6];
+};
+
+/* Read-only knobs set by user space between open and load. */
+struct tw_config {
+	__u64 tw_timer_fn;   /* address of tw_timer_handler */
+	__u32 pid;           /* tgid filter, 0 = any */
+	__u32 netns;         /* netns inode filter, 0 = any */
+	__u16 family;        /* AF_INET, AF_INET6 or 0 = any */
+	__u8 events;         /* enum tw_event_mask */
+	__u8 port_filter;    /* ports[] is in use */
+	__u32 wakeup_bytes;  /* ring buffer data that triggers a wakeup */
+	__u64 ports[TW_PORT_WORDS];
+};
+
+/* Parameters of one iterator pass, written to .bss by user space. */
+struct tw_iter_args {
+	__u32 netns; /* 0 = any */
+	__u16 port;  /* local port, 0 = any */
+	__u16 dport; /* remote port, 0 = any */
+	__u8 daddr[TW_ADDR_LEN];
+	__u16 dfamily; /* 0 = no remote address filter */
+	__u8 want_tw_seed; /* seed the live TIME_WAIT map instead of writing records */
+	__u8 pad[5];
+};
+
+#endif
