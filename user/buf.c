@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "buf.h"
+
+void buf__reset(struct buf *b)
+{
+	b->len = 0;
+	b->err = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void buf__free(struct buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+static int buf_grow(struct buf *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	char *p;
+
+	if (b->err)
+		return b->err;
+	if (b->len + need + 1 <= b->cap)
+		return 0;
+	while (cap < b->len + need + 1)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return b->err = -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int buf__put(struct buf *b, const void *p, size_t n)
+{
+	int err = buf_grow(b, n);
+
+	if (err)
+		return err;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf__putc(struct buf *b, char c)
+{
+	return buf__put(b, &c, 1);
+}
+
+int buf__puts(struct buf *b, const char *s)
+{
+	return buf__put(b, s, strlen(s));
+}
+
+int buf__vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n, err;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return -EINVAL;
+	err = buf_grow(b, n);
+	if (err)
+		return err;
+	vsnprintf(b->data + b->len, n + 1, fmt, ap);
+	b->len += n;
+	return 0;
+}
+
+int buf__printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = buf__vprintf(b, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Display columns of a UTF-8 string: continuation bytes take no column. */
+size_t utf8_width(const char *s, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+int buf__pad(struct buf *b, size_t line_start, size_t width)
+{
+	size_t w = utf8_width(b->data + line_start, b->len - line_start);
+	int err = 0;
+
+	while (!err && w++ < width)
+		err = buf__putc(b, ' ');
+	return err;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Growable byte buffer used for every rendered line. */
+#ifndef TWSCOPE_BUF_H
+#define TWSCOPE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	int err; /* sticky -ENOMEM */
+};
+
+void buf__reset(struct buf *b);
+void buf__free(struct buf *b);
+int buf__put(struct buf *b, const void *p, size_t n);
+int buf__putc(struct buf *b, char c);
+int buf__puts(struct buf *b, const char *s);
+int buf__printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf__vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Pads with spaces to display column width (UTF-8 aware). */
+int buf__pad(struct buf *b, size_t line_start, size_t width);
+size_t utf8_width(const char *s, size_t n);
+
+#endif

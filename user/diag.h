@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Diagnosis of a failed bind/listen/connect: given the failing socket and the sockets on the
+ * port, applies the kernel's conflict rules (inet_bind_conflict, udp_lib_lport_inuse) and
+ * returns the cause, the conflicting holders and a hint. Pure: no I/O, no BPF.
+ */
+#ifndef TWSCOPE_DIAG_H
+#define TWSCOPE_DIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "twscope.h"
+
+#define DIAG_MAX_HOLDERS 16
+#define DIAG_HINT_LEN 512
+
+enum diag_cause {
+	CAUSE_TIME_WAIT,
+	CAUSE_LISTEN,
+	CAUSE_BOUND,
+	CAUSE_CONNECTED,
+	CAUSE_EPHEMERAL_EXHAUSTED,
+	CAUSE_UNKNOWN,
+	CAUSE_MAX,
+};
+
+/* A socket on the port (holder candidate); owner pid 0 when no process holds it. */
+struct diag_sock {
+	uint8_t laddr[16];
+	uint8_t raddr[16];
+	uint16_t lport;
+	uint16_t rport;
+	uint16_t family;
+	uint8_t proto;
+	uint8_t state; /* kernel TCP_* number; UDP sockets use TCP_CLOSE (7, "UNCONN") */
+	bool reuseaddr;
+	bool reuseport;
+	bool v6only;
+	uint8_t substate;
+	uint32_t bound_dev;
+	uint32_t uid;
+	int64_t expires_in_ms; /* TIME_WAIT only, else -1 */
+	uint64_t ino;
+	uint32_t pid;
+	char comm[16];
+};
+
+struct diag_input {
+	int call;  /* enum tw_call */
+	int err;   /* EADDRINUSE or EADDRNOTAVAIL */
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t family;
+	uint8_t addr[16]; /* requested address; destination for connect */
+	uint16_t port;	  /* requested port; destination for connect; 0 = autobind */
+	uint8_t src_addr[16];
+	uint16_t src_port; /* connect: the socket's bound source port, 0 = none */
+	bool reuseaddr;
+	bool reuseport;
+	bool v6only;
+	uint32_t bound_dev;
+	uint32_t uid;
+	uint16_t port_lo; /* ip_local_port_range of the netns */
+	uint16_t port_hi;
+	int tw_reuse; /* net.ipv4.tcp_tw_reuse */
+	/* bind/listen: every socket on the port; connect: every socket toward addr:port */
+	const struct diag_sock *socks;
+	size_t nsocks;
+};
+
+struct diag_result {
+	enum diag_cause cause;
+	const struct diag_sock *holders[DIAG_MAX_HOLDERS];
+	size_t nholders;     /* listed */
+	size_t holders_total; /* conflicting, listed or not */
+	size_t by_state[16]; /* conflicting holders per TCP state */
+	char hint[DIAG_HINT_LEN];
+};
+
+/* Does existing socket s block the new one? Mirrors the kernel's rules; exposed for tests. */
+bool diag__conflicts(const struct diag_input *in, const struct diag_sock *s);
+void diag__run(const struct diag_input *in, struct diag_result *out);
+const char *diag__cause_name(enum diag_cause c);
+/* The failing socket of a bind record as diagnosis input (socks left empty). */
+void diag__input_from_rec(const struct tw_bind_rec *r, struct diag_input *in);
+
+#endif

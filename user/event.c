@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "event.h"
+#include "json.h"
+#include "names.h"
+
+_Static_assert(sizeof(struct tw_hdr) == 16, "tw_hdr layout");
+_Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
+_Static_assert(sizeof(struct tw_proc) == 24, "tw_proc layout");
+_Static_assert(sizeof(struct tw_state_rec) == 88, "tw_state_rec layout");
+_Static_assert(sizeof(struct tw_enter_rec) == 96, "tw_enter_rec layout");
+_Static_assert(sizeof(struct tw_exit_rec) == 96, "tw_exit_rec layout");
+_Static_assert(sizeof(struct tw_overflow_rec) == 80, "tw_overflow_rec layout");
+_Static_assert(sizeof(struct tw_bind_rec) == 104, "tw_bind_rec layout");
+_Static_assert(sizeof(struct tw_holder_rec) == 88, "tw_holder_rec layout");
+_Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
+_Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
+_Static_assert(sizeof(struct tw_live) == 64, "tw_live layout");
+
+static const size_t rec_size[TW_REC_MAX] = {
+	[TW_REC_STATE] = sizeof(struct tw_state_rec),
+	[TW_REC_TW_ENTER] = sizeof(struct tw_enter_rec),
+	[TW_REC_TW_EXIT] = sizeof(struct tw_exit_rec),
+	[TW_REC_TW_OVERFLOW] = sizeof(struct tw_overflow_rec),
+	[TW_REC_BIND_ERR] = sizeof(struct tw_bind_rec),
+	[TW_REC_HOLDER] = sizeof(struct tw_holder_rec),
+	[TW_REC_OWNER] = sizeof(struct tw_owner_rec),
+};
+
+int event__validate(const void *data, size_t len)
+{
+	const struct tw_hdr *h = data;
+
+	if (len < sizeof(*h) || h->type == 0 || h->type >= TW_REC_MAX)
+		return -EINVAL;
+	if (h->size != rec_size[h->type] || len < h->size)
+		return -EINVAL;
+	return h->type;
+}
+
+int64_t clock_mono_to_real_offset(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
+void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
+{
+	time_t sec = real_ns / 1000000000LL;
+	long usec = (real_ns % 1000000000LL) / 1000;
+	struct tm tm;
+	char base[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(s, len, "%s.%06ldZ", base, usec);
+}
+
+static void fmt_clock(int64_t real_ns, char *s, size_t len)
+{
+	time_t sec = real_ns / 1000000000LL;
+	long usec = (real_ns % 1000000000LL) / 1000;
+	struct tm tm;
+	char base[16];
+
+	localtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%H:%M:%S", &tm);
+	snprintf(s, len, "%s.%06ld", base, usec);
+}
+
+void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
+{
+	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, s, len))
+		snprintf(s, len, "?");
+}
+
+void fmt_duration_ms(int64_t ms, char *s, size_t len)
+{
+	if (ms < 0)
+		snprintf(s, len, "?");
+	else if (ms < 1000)
+		snprintf(s, len, "%lld ms", (long long)ms);
+	else if (ms < 600000)
+		snprintf(s, len, "%.1f s", ms / 1000.0);
+	else
+		snprintf(s, len, "%.1f min", ms / 60000.0);
+}
+
+static void json_common(struct jw *w, const struct render_ctx *c, const struct tw_hdr *h,
+			const char *type)
+{
+	char ts[64];
+
+	fmt_rfc3339(h->ts_ns + c->mono_to_real_ns, ts, sizeof(ts));
+	jw__str(w, "ts", ts);
+	jw__str(w, "type", type);
+	jw__u64(w, "netns", h->netns);
+}
+
+static void json_proc(struct jw *w, const struct tw_proc *p)
+{
+	if (!p->pid)
+		return;
+	jw__u64(w, "pid", p->pid);
+	jw__strn(w, "comm", p->comm, sizeof(p->comm));
+}
+
+static void json_tuple(struct jw *w, const struct tw_tuple *t)
+{
+	char a[ADDR_STR_LEN];
+
+	jw__str(w, "family", family_name(t->family));
+	fmt_addr(t->family, t->saddr, a, sizeof(a));
+	jw__str(w, "saddr", a);
+	jw__u64(w, "sport", t->sport);
+	fmt_addr(t->family, t->daddr, a, sizeof(a));
+	jw__str(w, "daddr", a);
+	jw__u64(w, "dport", t->dport);
+}
+
+static void json_holder(struct jw *w, const struct diag_sock *s)
+{
+	char a[ADDR_STR_LEN];
+
+	jw__obj_open(w, NULL);
+	jw__str(w, "state", tcp_state_name(s->state));
+	jw__str(w, "family", family_name(s->family));
+	fmt_addr(s->family, s->laddr, a, sizeof(a));
+	jw__str(w, "saddr", a);
+	jw__u64(w, "sport", s->lport);
+	fmt_addr(s->family, s->raddr, a, sizeof(a));
+	jw__str(w, "daddr", a);
+	jw__u64(w, "dport", s->rport);
+	jw__bool(w, "reuseaddr", s->reuseaddr);
+	jw__bool(w, "reuseport", s->reuseport);
+	if (s->family == AF_INET6)
+		jw__bool(w, "v6only", s->v6only);
+	if (s->bound_dev)
+		jw__u64(w, "bound_dev", s->bound_dev);
+	jw__u64(w, "uid", s->uid);
+	if (s->pid) {
+		jw__u64(w, "pid", s->pid);
+		jw__strn(w, "comm", s->comm, sizeof(s->comm));
+	}
+	if (s->expires_in_ms >= 0)
+		jw__i64(w, "expires_in_ms", s->expires_in_ms);
+	jw__obj_close(w);
+}
+
+static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct diag_result *d,
+		      uint64_t repeats)
+{
+	char a[ADDR_STR_LEN], eb[16];
+
+	json_proc(w, &r->proc);
+	jw__u64(w, "uid", r->proc.uid);
+	jw__str(w, "call", call_name(r->call));
+	jw__str(w, "proto", proto_name(r->proto));
+	jw__str(w, "errno", errno_name(r->err, eb, sizeof(eb)));
+	jw__str(w, "family", family_name(r->family));
+	fmt_addr(r->family, r->addr, a, sizeof(a));
+	jw__str(w, "addr", a);
+	jw__u64(w, "port", r->port);
+	if (r->call == TW_CALL_CONNECT && r->src_port) {
+		fmt_addr(r->family, r->src_addr, a, sizeof(a));
+		jw__str(w, "src_addr", a);
+		jw__u64(w, "src_port", r->src_port);
+	}
+	jw__bool(w, "reuseaddr", r->reuseaddr);
+	jw__bool(w, "reuseport", r->reuseport);
+	if (r->family == AF_INET6)
+		jw__bool(w, "v6only", r->v6only);
+	if (r->bound_dev)
+		jw__u64(w, "bound_dev", r->bound_dev);
+	jw__str(w, "cause", diag__cause_name(d ? d->cause : CAUSE_UNKNOWN));
+	jw__arr_open(w, "holders");
+	for (size_t i = 0; d && i < d->nholders; i++)
+		json_holder(w, d->holders[i]);
+	jw__arr_close(w);
+	jw__u64(w, "holders_total", d ? d->holders_total : 0);
+	jw__str(w, "hint", d ? d->hint : "");
+	if (repeats > 1)
+		jw__u64(w, "repeats", repeats);
+}
+
+void event__json(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+		 uint64_t repeats, struct buf *out)
+{
+	const struct tw_hdr *h = rec;
+	struct jw w;
+
+	jw__init(&w, out);
+	jw__obj_open(&w, NULL);
+	switch (h->type) {
+	case TW_REC_STATE: {
+		const struct tw_state_rec *r = rec;
+
+		json_common(&w, c, h, "state");
+		json_proc(&w, &r->proc);
+		json_tuple(&w, &r->t);
+		jw__str(&w, "old", tcp_state_name(r->oldstate));
+		jw__str(&w, "new", tcp_state_name(r->newstate));
+		break;
+	}
+	case TW_REC_TW_ENTER: {
+		const struct tw_enter_rec *r = rec;
+
+		json_common(&w, c, h, "tw_enter");
+		json_proc(&w, &r->proc);
+		json_tuple(&w, &r->t);
+		jw__str(&w, "side", side_name(r->side));
+		jw__str(&w, "substate", tw_substate_name(r->substate));
+		jw__u64(&w, "expires_in_ms", r->expires_in_ns / 1000000);
+		jw__bool(&w, "reuseaddr", r->reuseaddr);
+		jw__bool(&w, "reuseport", r->reuseport);
+		break;
+	}
+	case TW_REC_TW_EXIT: {
+		const struct tw_exit_rec *r = rec;
+
+		json_common(&w, c, h, "tw_exit");
+		json_proc(&w, &r->proc);
+		json_tuple(&w, &r->t);
+		jw__str(&w, "side", side_name(r->side));
+		jw__str(&w, "reason", exit_reason_name(r->reason));
+		jw__u64(&w, "age_ms", r->age_ns / 1000000);
+		if (r->flags & TW_F_SEEDED)
+			jw__bool(&w, "age_estimated", true);
+		break;
+	}
+	case TW_REC_TW_OVERFLOW: {
+		const struct tw_overflow_rec *r = rec;
+
+		json_common(&w, c, h, "tw_overflow");
+		json_proc(&w, &r->proc);
+		json_tuple(&w, &r->t);
+		break;
+	}
+	case TW_REC_BIND_ERR:
+		json_common(&w, c, h, "bind_error");
+		json_bind(&w, rec, d, repeats);
+		break;
+	default:
+		json_common(&w, c, h, "unknown");
+		break;
+	}
+	jw__obj_close(&w);
+	buf__putc(out, '\n');
+}
+
+/* Column layout of the terminal stream. */
+#define COL_TIME 17
+#define COL_EVENT 12
+#define COL_PID 8
+#define COL_COMM 17
+
+void event__text_header(struct buf *out)
+{
+	buf__printf(out, "%-*s%-*s%-*s%-*s%s\n", COL_TIME, "TIME", COL_EVENT, "EVENT", COL_PID,
+		    "PID", COL_COMM, "COMM", "DETAILS");
+}
+
+/* A comm may hold any byte: show control and non-ASCII bytes as '?' so columns hold. */
+static void text_comm(struct buf *out, const char *comm, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && comm[i]; i++) {
+		unsigned char ch = comm[i];
+
+		buf__putc(out, ch >= 0x20 && ch < 0x7f ? ch : '?');
+	}
+}
+
+static void text_prefix(struct buf *out, const struct render_ctx *c, const struct tw_hdr *h,
+			const char *event, const struct tw_proc *p)
+{
+	char ts[32];
+	size_t start = out->len;
+
+	fmt_clock(h->ts_ns + c->mono_to_real_ns, ts, sizeof(ts));
+	buf__puts(out, ts);
+	buf__pad(out, start, COL_TIME);
+	buf__puts(out, event);
+	buf__pad(out, start, COL_TIME + COL_EVENT);
+	if (p && p->pid)
+		buf__printf(out, "%u", p->pid);
+	else
+		buf__putc(out, '-');
+	buf__pad(out, start, COL_TIME + COL_EVENT + COL_PID);
+	if (p && p->pid)
+		text_comm(out, p->comm, sizeof(p->comm));
+	else
+		buf__putc(out, '-');
+	buf__pad(out, start, COL_TIME + COL_EVENT + COL_PID + COL_COMM - 1);
+	buf__putc(out, ' ');
+}
+
+static void text_endpoint(struct buf *out, int family, const uint8_t *addr, uint16_t port)
+{
+	char a[ADDR_STR_LEN];
+
+	fmt_addr(family, addr, a, sizeof(a));
+	if (family == AF_INET6)
+		buf__printf(out, "[%s]:%u", a, port);
+	else
+		buf__printf(out, "%s:%u", a, port);
+}
+
+static void text_tuple(struct buf *out, const struct tw_tuple *t)
+{
+	text_endpoint(out, t->family, t->saddr, t->sport);
+	buf__puts(out, " > ");
+	text_endpoint(out, t->family, t->daddr, t->dport);
+}
+
+static void text_bind(struct buf *out, const struct tw_bind_rec *r, const struct diag_result *d,
+		      uint64_t repeats)
+{
+	char eb[16];
+
+	buf__printf(out, "%s(", call_name(r->call));
+	text_endpoint(out, r->family, r->addr, r->port);
+	buf__printf(out, ") %s %s", proto_name(r->proto), errno_name(r->err, eb, sizeof(eb)));
+	buf__printf(out, " reuseaddr=%d reuseport=%d", r->reuseaddr, r->reuseport);
+	if (repeats > 1)
+		buf__printf(out, " (x%llu)", (unsigned long long)repeats);
+	buf__putc(out, '\n');
+	buf__printf(out, "%*s cause: %s; %s\n", COL_TIME + COL_EVENT - 1, "",
+		    diag__cause_name(d ? d->cause : CAUSE_UNKNOWN),
+		    d && d->hint[0] ? d->hint : "no holder found");
+}
+
+void event__text(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+		 uint64_t repeats, struct buf *out)
+{
+	const struct tw_hdr *h = rec;
+	char dur[32];
+
+	switch (h->type) {
+	case TW_REC_STATE: {
+		const struct tw_state_rec *r = rec;
+
+		text_prefix(out, c, h, "state", &r->proc);
+		text_tuple(out, &r->t);
+		buf__printf(out, "  %s -> %s\n", tcp_state_name(r->oldstate),
+			    tcp_state_name(r->newstate));
+		break;
+	}
+	case TW_REC_TW_ENTER: {
+		const struct tw_enter_rec *r = rec;
+
+		text_prefix(out, c, h, "tw_enter", &r->proc);
+		text_tuple(out, &r->t);
+		fmt_duration_ms(r->expires_in_ns / 1000000, dur, sizeof(dur));
+		buf__printf(out, "  %s %s, frees in %s%s%s\n", tw_substate_name(r->substate),
+			    side_name(r->side), dur, r->reuseaddr ? ", reuseaddr" : "",
+			    r->reuseport ? ", reuseport" : "");
+		break;
+	}
+	case TW_REC_TW_EXIT: {
+		const struct tw_exit_rec *r = rec;
+
+		text_prefix(out, c, h, "tw_exit", &r->proc);
+		text_tuple(out, &r->t);
+		fmt_duration_ms(r->age_ns / 1000000, dur, sizeof(dur));
+		buf__printf(out, "  %s after %s%s\n", exit_reason_name(r->reason), dur,
+			    r->flags & TW_F_SEEDED ? " (age estimated)" : "");
+		break;
+	}
+	case TW_REC_TW_OVERFLOW: {
+		const struct tw_overflow_rec *r = rec;
+
+		text_prefix(out, c, h, "tw_overflow", &r->proc);
+		text_tuple(out, &r->t);
+		buf__puts(out, "  no TIME_WAIT: tcp_max_tw_buckets reached\n");
+		break;
+	}
+	case TW_REC_BIND_ERR: {
+		const struct tw_bind_rec *r = rec;
+
+		text_prefix(out, c, h, "bind_error", &r->proc);
+		text_bind(out, r, d, repeats);
+		break;
+	}
+	default:
+		break;
+	}
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+#include "json.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and values past U+10FFFF are not valid UTF-8 */
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void json_escape(struct buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, len;
+
+	buf__putc(b, '"');
+	while (i < n && p[i]) {
+		unsigned char c = p[i];
+
+		switch (c) {
+		case '"':
+			buf__puts(b, "\\\"");
+			break;
+		case '\\':
+			buf__puts(b, "\\\\");
+			break;
+		case '\n':
+			buf__puts(b, "\\n");
+			break;
+		case '\r':
+			buf__puts(b, "\\r");
+			break;
+		case '\t':
+			buf__puts(b, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				buf__printf(b, "\\u%04x", c);
+				break;
+			}
+			len = utf8_seq(p + i, n - i);
+			if (!len) {
+				/* a stray byte is shown as the Latin-1 character of that value */
+				buf__printf(b, "\\u%04x", c);
+				break;
+			}
+			buf__put(b, p + i, len);
+			i += len;
+			continue;
+		}
+		i++;
+	}
+	buf__putc(b, '"');
+}
+
+void jw__init(struct jw *w, struct buf *b)
+{
+	w->b = b;
+	w->depth = 0;
+	w->first[0] = true;
+}
+
+static void jw_key(struct jw *w, const char *key)
+{
+	if (!w->first[w->depth])
+		buf__putc(w->b, ',');
+	w->first[w->depth] = false;
+	if (key) {
+		json_escape(w->b, key, strlen(key));
+		buf__putc(w->b, ':');
+	}
+}
+
+static void jw_open(struct jw *w, const char *key, char c)
+{
+	jw_key(w, key);
+	buf__putc(w->b, c);
+	if (w->depth < JW_MAX_DEPTH - 1)
+		w->depth++;
+	w->first[w->depth] = true;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	buf__putc(w->b, c);
+	if (w->depth > 0)
+		w->depth--;
+}
+
+void jw__obj_open(struct jw *w, const char *key)
+{
+	jw_open(w, key, '{');
+}
+
+void jw__obj_close(struct jw *w)
+{
+	jw_close(w, '}');
+}
+
+void jw__arr_open(struct jw *w, const char *key)
+{
+	jw_open(w, key, '[');
+}
+
+void jw__arr_close(struct jw *w)
+{
+	jw_close(w, ']');
+}
+
+void jw__str(struct jw *w, const char *key, const char *val)
+{
+	jw_key(w, key);
+	json_escape(w->b, val, strlen(val));
+}
+
+void jw__strn(struct jw *w, const char *key, const char *val, size_t n)
+{
+	jw_key(w, key);
+	json_escape(w->b, val, strnlen(val, n));
+}
+
+void jw__u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	buf__printf(w->b, "%llu", (unsigned long long)v);
+}
+
+void jw__i64(struct jw *w, const char *key, int64_t v)
+{
+	jw_key(w, key);
+	buf__printf(w->b, "%lld", (long long)v);
+}
+
+void jw__double(struct jw *w, const char *key, double v, int decimals)
+{
+	jw_key(w, key);
+	buf__printf(w->b, "%.*f", decimals, v);
+}
+
+void jw__bool(struct jw *w, const char *key, bool v)
+{
+	jw_key(w, key);
+	buf__puts(w->b, v ? "true" : "false");
+}
+
+void jw__null(struct jw *w, const char *key)
+{
+	jw_key(w, key);
+	buf__puts(w->b, "null");
+}

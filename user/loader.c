@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include "loader.h"
+#include "netns.h"
+#include "twscope.skel.h"
+
+#define TRACEFS "/sys/kernel/tracing"
+
+static const char *const syscall_tps[] = {
+	"sys_exit_bind", "sys_exit_listen", "sys_exit_connect", "sys_exit_accept", "sys_exit_accept4",
+};
+
+static const char *const btf_tps[] = {
+	"inet_sock_set_state", "timer_start", "timer_cancel", "timer_expire_entry",
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt,
+						      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static bool has_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	const int need[] = { 39 /* CAP_BPF */, 38 /* CAP_PERFMON */, 21 /* CAP_SYS_ADMIN */ };
+
+	if (geteuid() == 0)
+		return true;
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!(data[need[i] / 32].effective & (1u << (need[i] % 32))))
+			return false;
+	return true;
+}
+
+static bool tracefs_ready(void)
+{
+	return access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0;
+}
+
+int loader__preflight(bool *mounted, char *err, size_t len)
+{
+	char path[256];
+	struct btf *btf;
+
+	*mounted = false;
+	if (!has_caps())
+		return fail(err, len, "needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run it with sudo");
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return fail(err, len, "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): "
+				      "it needs CONFIG_DEBUG_INFO_BTF=y");
+	if (!tracefs_ready()) {
+		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL))
+			return fail(err, len, "tracefs is not mounted and mounting it on " TRACEFS
+					      " failed: %s",
+				    strerror(errno));
+		*mounted = true;
+	}
+	for (size_t i = 0; i < sizeof(syscall_tps) / sizeof(syscall_tps[0]); i++) {
+		snprintf(path, sizeof(path), TRACEFS "/events/syscalls/%s", syscall_tps[i]);
+		if (access(path, F_OK)) {
+			snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/syscalls/%s",
+				 syscall_tps[i]);
+			if (access(path, F_OK))
+				return fail(err, len, "tracepoint syscalls:%s is missing (kernel "
+						      "without CONFIG_FTRACE_SYSCALLS?)",
+					    syscall_tps[i]);
+		}
+	}
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return fail(err, len, "cannot read the kernel's BTF: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(btf_tps) / sizeof(btf_tps[0]); i++) {
+		snprintf(path, sizeof(path), "btf_trace_%s", btf_tps[i]);
+		if (btf__find_by_name_kind(btf, path, BTF_KIND_TYPEDEF) < 0) {
+			btf__free(btf);
+			return fail(err, len, "tracepoint %s is missing from this kernel", btf_tps[i]);
+		}
+	}
+	btf__free(btf);
+	return 0;
+}
+
+uint64_t loader__kallsyms(const char *name)
+{
+	unsigned long long addr, found = 0;
+	char line[512], sym[256], type;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) == 3 && !strcmp(sym, name)) {
+			found = addr;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static char libbpf_last[512];
+
+/* libbpf is quiet unless TWSCOPE_DEBUG is set; its last warning feeds our one-line errors. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	va_list cp;
+
+	if (getenv("TWSCOPE_DEBUG")) {
+		va_copy(cp, ap);
+		vfprintf(stderr, fmt, cp);
+		va_end(cp);
+	}
+	if (level == LIBBPF_WARN) {
+		vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, ap);
+		libbpf_last[strcspn(libbpf_last, "\n")] = '\0';
+	}
+	return 0;
+}
+
+int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_fn fn, void *ctx,
+		 char *err, size_t len)
+{
+	struct tw_config *cfg;
+	uint64_t twfn;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	libbpf_set_print(libbpf_print);
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->ncpus <= 0)
+		return fail(err, len, "cannot count CPUs");
+	l->percpu = calloc(l->ncpus, sizeof(uint64_t) * 8);
+	if (!l->percpu)
+		return -ENOMEM;
+	twfn = loader__kallsyms("tw_timer_handler");
+	if (!twfn)
+		return fail(err, len, "tw_timer_handler is not in /proc/kallsyms (or addresses are "
+				      "hidden by kernel.kptr_restrict): TIME_WAIT timers cannot be "
+				      "recognised");
+	l->skel = twscope_bpf__open();
+	if (!l->skel)
+		return fail(err, len, "cannot open the BPF object: %s", strerror(errno));
+	cfg = (struct tw_config *)&l->skel->rodata->cfg;
+	cfg->tw_timer_fn = twfn;
+	cfg->pid = o->pid;
+	cfg->netns = o->netns;
+	cfg->family = o->family;
+	cfg->events = o->events;
+	cfg->port_filter = o->nports > 0;
+	cfg->wakeup_bytes = o->ringbuf_kb * 1024 / 8;
+	for (int i = 0; i < o->nports; i++)
+		cfg->ports[o->ports[i] >> 6] |= 1ULL << (o->ports[i] & 63);
+	bpf_map__set_max_entries(l->skel->maps.events, o->ringbuf_kb * 1024);
+	/* the flush program runs by test_run only */
+	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
+	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
+	bpf_program__set_autoattach(l->skel->progs.iter_udp, false);
+	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
+	ret = twscope_bpf__load(l->skel);
+	if (ret)
+		return fail(err, len, "loading the BPF programs failed: %s%s%s", strerror(-ret),
+			    libbpf_last[0] ? ": " : "", libbpf_last);
+	ret = twscope_bpf__attach(l->skel);
+	if (ret)
+		return fail(err, len, "attaching the BPF programs failed: %s%s%s", strerror(-ret),
+			    libbpf_last[0] ? ": " : "", libbpf_last);
+	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), fn, ctx, NULL);
+	if (!l->rb)
+		return fail(err, len, "cannot map the ring buffer: %s", strerror(errno));
+	return 0;
+}
+
+struct tw_iter_args *loader__iter_args(struct loader *l)
+{
+	return &l->skel->bss->iter_args;
+}
+
+int loader__iter(struct loader *l, int which, void **data, size_t *len)
+{
+	struct bpf_program *prog = which == LOADER_ITER_TCP ? l->skel->progs.iter_tcp :
+				   which == LOADER_ITER_UDP ? l->skel->progs.iter_udp :
+							      l->skel->progs.iter_task_file;
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	size_t cap = 16384, n = 0;
+	char *buf = NULL, *p;
+	ssize_t r;
+	int fd = -1, ret = 0;
+
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		if (n + 4096 > cap) {
+			p = realloc(buf, cap * 2);
+			if (!p) {
+				ret = -ENOMEM;
+				goto cleanup;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto cleanup;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	*data = buf;
+	*len = n;
+	buf = NULL;
+cleanup:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	return ret;
+}
+
+int loader__seed(struct loader *l, size_t *nnetns)
+{
+	uint32_t inums[1024];
+	int fds[1024], self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), ret = 0;
+	size_t n = netns__list(inums, fds, 1024);
+	struct tw_iter_args *a = loader__iter_args(l);
+	void *data;
+	size_t len;
+
+	if (self < 0)
+		return -errno;
+	memset(a, 0, sizeof(*a));
+	a->want_tw_seed = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (setns(fds[i], CLONE_NEWNET) == 0 && loader__iter(l, LOADER_ITER_TCP, &data, &len) == 0)
+			free(data);
+		close(fds[i]);
+	}
+	a->want_tw_seed = 0;
+	if (setns(self, CLONE_NEWNET))
+		ret = -errno;
+	close(self);
+	*nnetns = n;
+	return ret;
+}
+
+void loader__flush(struct loader *l)
+{
+	int fd = bpf_program__fd(l->skel->progs.tw_flush);
+
+	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .cpu = cpu, .flags = BPF_F_TEST_RUN_ON_CPU);
+
+		bpf_prog_test_run_opts(fd, &opts);
+	}
+}
+
+static int sum_percpu(struct loader *l, int fd, uint32_t key, uint64_t *out)
+{
+	uint64_t sum = 0;
+
+	if (bpf_map_lookup_elem(fd, &key, l->percpu))
+		return -errno;
+	for (int cpu = 0; cpu < l->ncpus; cpu++)
+		sum += l->percpu[cpu];
+	*out = sum;
+	return 0;
+}
+
+int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW_BIND_ERR_SLOTS])
+{
+	int tfd = bpf_map__fd(l->skel->maps.totals), bfd = bpf_map__fd(l->skel->maps.bind_errs);
+	int ret;
+
+	for (uint32_t i = 0; i < TW_TOT_MAX; i++)
+		if ((ret = sum_percpu(l, tfd, i, &tot[i])))
+			return ret;
+	for (uint32_t i = 0; i < TW_BIND_ERR_SLOTS; i++)
+		if ((ret = sum_percpu(l, bfd, i, &binds[i])))
+			return ret;
+	return 0;
+}
+
+int loader__ports_fd(struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.ports);
+}
+
+void loader__free(struct loader *l)
+{
+	if (!l)
+		return;
+	ring_buffer__free(l->rb);
+	twscope_bpf__destroy(l->skel);
+	free(l->percpu);
+	memset(l, 0, sizeof(*l));
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Start-up checks, and the BPF skeleton's open/load/attach, seeding, flushing and reading. */
+#ifndef TWSCOPE_LOADER_H
+#define TWSCOPE_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <bpf/libbpf.h>
+#include "cli.h"
+#include "twscope.h"
+
+struct twscope_bpf;
+
+struct loader {
+	struct twscope_bpf *skel;
+	struct ring_buffer *rb;
+	int ncpus;
+	uint64_t *percpu; /* scratch for per-CPU lookups */
+};
+
+/* Root, BTF, tracefs (mounted here when absent: *mounted set), tracepoints; -errno + message. */
+int loader__preflight(bool *mounted, char *err, size_t len);
+/* tw_timer_handler's address from /proc/kallsyms, 0 when absent or hidden. */
+uint64_t loader__kallsyms(const char *name);
+int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_fn fn, void *ctx,
+		 char *err, size_t len);
+/* Seeds listeners and existing TIME_WAITs of every reachable netns; returns how many netns. */
+int loader__seed(struct loader *l, size_t *nnetns);
+/* Settles parked TIME_WAIT timer cancels on every CPU. */
+void loader__flush(struct loader *l);
+/* Host-wide totals (summed over CPUs) and bind errors by call and errno. */
+int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW_BIND_ERR_SLOTS]);
+int loader__ports_fd(struct loader *l);
+/* Runs one iterator program; the caller set skel->bss->iter_args. Fills a malloc'd buffer. */
+int loader__iter(struct loader *l, int which, void **data, size_t *len);
+struct tw_iter_args *loader__iter_args(struct loader *l);
+void loader__free(struct loader *l);
+
+enum { LOADER_ITER_TCP, LOADER_ITER_UDP, LOADER_ITER_TASK_FILE };
+
+#endif

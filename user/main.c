@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* twscope: loads the programs, streams events, and reports counts every interval. */
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "agg.h"
+#include "bindwatch.h"
+#include "cli.h"
+#include "event.h"
+#include "holders.h"
+#include "json.h"
+#include "loader.h"
+#include "logfile.h"
+#include "netns.h"
+#include "report.h"
+
+#define NSEC 1000000000ULL
+#define TICK_NS (100 * 1000000ULL)
+#define BIND_WINDOW_NS NSEC
+#define OUT_FLUSH_BYTES (64 * 1024)
+#define MAX_PORT_ROWS 65536
+
+struct app {
+	struct tw_opts o;
+	struct loader l;
+	struct render_ctx rc;
+	struct buf out;
+	struct bindwatch *bw;
+	struct agg *agg;
+	struct logfile *log;
+	struct port_row *rows;
+	bool utf8;
+	bool stop;
+	bool out_broken;
+	uint64_t next_sec_ns;
+	uint64_t next_interval_ns;
+	uint64_t deadline_ns;
+	uint64_t bad_records;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+__attribute__((format(printf, 1, 2))) static void p_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("twscope: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Writes the pending output; a closed pipe (| head) ends the run quietly. */
+static void out_flush(struct app *a)
+{
+	if (a->out_broken || !a->out.len)
+		goto done;
+	if (fwrite(a->out.data, 1, a->out.len, stdout) != a->out.len || fflush(stdout)) {
+		a->out_broken = true;
+		a->stop = true;
+	}
+done:
+	buf__reset(&a->out);
+}
+
+static void emit_bind(void *ctx, const struct tw_bind_rec *r, const struct diag_result *d,
+		      uint64_t repeats)
+{
+	struct app *a = ctx;
+
+	if (a->o.json)
+		event__json(&a->rc, r, d, repeats, &a->out);
+	else
+		event__text(&a->rc, r, d, repeats, &a->out);
+}
+
+static int collect_holders(void *ctx, const struct tw_bind_rec *r, struct diag_sock **out,
+			   size_t *n)
+{
+	struct app *a = ctx;
+
+	return holders__collect(&a->l, r, out, n);
+}
+
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct app *a = ctx;
+	int type = event__validate(data, len);
+
+	if (type < 0) {
+		a->bad_records++;
+		return 0;
+	}
+	if (type == TW_REC_BIND_ERR)
+		bindwatch__add(a->bw, data, now_ns());
+	else if (a->o.json)
+		event__json(&a->rc, data, NULL, 1, &a->out);
+	else
+		event__text(&a->rc, data, NULL, 1, &a->out);
+	if (a->out.len > OUT_FLUSH_BYTES)
+		out_flush(a);
+	return 0;
+}
+
+static size_t read_ports(struct app *a)
+{
+	int fd = loader__ports_fd(&a->l);
+	struct tw_port_key key, next;
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (n < MAX_PORT_ROWS && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &a->rows[n].val) == 0) {
+			a->rows[n].key = next;
+			n++;
+		}
+		key = next;
+		prev = &key;
+	}
+	return n;
+}
+
+static void read_totals(struct app *a, struct totals *t)
+{
+	uint64_t tot[TW_TOT_MAX] = {}, binds[TW_BIND_ERR_SLOTS] = {};
+
+	loader__totals(&a->l, tot, binds);
+	totals__from_kernel(t, tot, binds);
+}
+
+static void sample(struct app *a, uint64_t now)
+{
+	size_t n = read_ports(a);
+
+	agg__sample(a->agg, now / NSEC, a->rows, n);
+}
+
+/* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
+static void interval_report(struct app *a, uint64_t now)
+{
+	struct buf line = {};
+	struct totals t;
+
+	read_totals(a, &t);
+	if (a->o.json || a->log)
+		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, &line);
+	if (a->o.json)
+		buf__put(&a->out, line.data, line.len);
+	else
+		report__timeline(a->agg, a->o.top, &t, a->o.interval_s, a->utf8, &a->out);
+	if (a->log && line.len)
+		logfile__write(a->log, line.data, line.len);
+	out_flush(a);
+	buf__free(&line);
+	agg__mark(a->agg);
+}
+
+static void tick(struct app *a)
+{
+	uint64_t now = now_ns();
+
+	loader__flush(&a->l);
+	ring_buffer__consume(a->l.rb);
+	bindwatch__tick(a->bw, now);
+	if (now >= a->next_sec_ns) {
+		sample(a, now);
+		a->next_sec_ns += NSEC * ((now - a->next_sec_ns) / NSEC + 1);
+	}
+	if (now >= a->next_interval_ns) {
+		interval_report(a, now);
+		a->next_interval_ns = now + a->o.interval_s * NSEC;
+	}
+	if (a->deadline_ns && now >= a->deadline_ns)
+		a->stop = true;
+}
+
+static void ready(struct app *a, size_t nnetns)
+{
+	struct totals t;
+	struct jw w;
+	char ts[64];
+
+	read_totals(a, &t);
+	if (!a->o.json) {
+		fprintf(stderr, "twscope %s: tracing%s%s%s; %llu TIME_WAIT sockets already open in %zu "
+				"network namespaces; Ctrl-C to stop\n",
+			TWSCOPE_VERSION, a->o.events & TW_EV_TW ? " TIME_WAIT" : "",
+			a->o.events & TW_EV_BIND ? " bind-errors" : "",
+			a->o.events & TW_EV_STATE ? " state-changes" : "",
+			(unsigned long long)t.tw_seeded, nnetns);
+		if (a->o.events)
+			event__text_header(&a->out);
+		out_flush(a);
+		return;
+	}
+	fmt_rfc3339(now_ns() + a->rc.mono_to_real_ns, ts, sizeof(ts));
+	jw__init(&w, &a->out);
+	jw__obj_open(&w, NULL);
+	jw__str(&w, "ts", ts);
+	jw__str(&w, "type", "ready");
+	jw__u64(&w, "netns", netns__self());
+	jw__u64(&w, "pid", getpid());
+	jw__str(&w, "version", TWSCOPE_VERSION);
+	jw__arr_open(&w, "events");
+	if (a->o.events & TW_EV_TW)
+		jw__str(&w, NULL, "tw");
+	if (a->o.events & TW_EV_BIND)
+		jw__str(&w, NULL, "bind");
+	if (a->o.events & TW_EV_STATE)
+		jw__str(&w, NULL, "state");
+	jw__arr_close(&w);
+	jw__u64(&w, "interval_s", a->o.interval_s);
+	jw__u64(&w, "tw_seeded", t.tw_seeded);
+	jw__u64(&w, "netns_seeded", nnetns);
+	jw__obj_close(&w);
+	buf__putc(&a->out, '\n');
+	out_flush(a);
+}
+
+static bool want_utf8(void)
+{
+	const char *cs;
+
+	setlocale(LC_CTYPE, "");
+	cs = nl_langinfo(CODESET);
+	return isatty(STDOUT_FILENO) && cs && !strcmp(cs, "UTF-8");
+}
+
+static int run(struct app *a)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, evs[4];
+	struct itimerspec its = { .it_interval = { 0, TICK_NS }, .it_value = { 0, TICK_NS } };
+	int ep = epoll_create1(EPOLL_CLOEXEC), sfd = -1, tfd = -1, ret = 0;
+	struct signalfd_siginfo si;
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (ep < 0 || sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL)) {
+		ret = -errno;
+		goto cleanup;
+	}
+	ev.data.fd = sfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = ring_buffer__epoll_fd(a->l.rb);
+	epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+
+	while (!a->stop) {
+		int n = epoll_wait(ep, evs, 4, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == sfd) {
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					if (a->log && logfile__reopen(a->log))
+						p_err("reopening %s failed: %s", a->o.log_path,
+						      strerror(errno));
+				} else {
+					a->stop = true;
+				}
+			} else if (evs[i].data.fd == tfd) {
+				uint64_t exp;
+
+				if (read(tfd, &exp, sizeof(exp)) == sizeof(exp))
+					tick(a);
+			}
+		}
+		ring_buffer__consume(a->l.rb);
+		out_flush(a);
+	}
+cleanup:
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return ret;
+}
+
+static void finish(struct app *a)
+{
+	struct totals t;
+	uint64_t now = now_ns();
+
+	loader__flush(&a->l);
+	ring_buffer__consume(a->l.rb);
+	bindwatch__flush(a->bw);
+	sample(a, now);
+	if (!a->out_broken)
+		interval_report(a, now);
+	out_flush(a);
+	read_totals(a, &t);
+	if (t.lost_events || a->bad_records)
+		p_err("%llu events lost (ring buffer full; counts stay exact)%s",
+		      (unsigned long long)t.lost_events, a->bad_records ? ", malformed records" : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct app a = {};
+	char err[512];
+	bool mounted;
+	size_t nnetns = 0;
+	int ret, code = 1;
+
+	if (cli__parse(&a.o, argc, argv, err, sizeof(err))) {
+		p_err("%s (see --help)", err);
+		return 2;
+	}
+	if (a.o.help) {
+		cli__usage(&a.out);
+		fputs(a.out.data, stdout);
+		buf__free(&a.out);
+		return 0;
+	}
+	if (a.o.version) {
+		printf("twscope %s\n", TWSCOPE_VERSION);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	a.utf8 = !a.o.json && want_utf8();
+	a.rc.mono_to_real_ns = clock_mono_to_real_offset();
+	if (loader__preflight(&mounted, err, sizeof(err))) {
+		p_err("%s", err);
+		return 1;
+	}
+	if (mounted)
+		p_err("tracefs was not mounted: mounted it on /sys/kernel/tracing");
+	if (a.o.log_path) {
+		a.log = logfile__open(a.o.log_path, &ret);
+		if (!a.log) {
+			p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
+			return 1;
+		}
+	}
+	a.rows = calloc(MAX_PORT_ROWS, sizeof(*a.rows));
+	a.agg = agg__new(a.o.window_s, 256);
+	a.bw = bindwatch__new(BIND_WINDOW_NS, collect_holders, emit_bind, &a);
+	if (!a.rows || !a.agg || !a.bw) {
+		p_err("out of memory");
+		goto cleanup;
+	}
+	if (loader__open(&a.l, &a.o, handle_event, &a, err, sizeof(err))) {
+		p_err("%s", err);
+		goto cleanup;
+	}
+	ret = loader__seed(&a.l, &nnetns);
+	if (ret)
+		p_err("seeding existing TIME_WAIT sockets failed: %s", strerror(-ret));
+	a.next_sec_ns = now_ns();
+	sample(&a, a.next_sec_ns);
+	agg__mark(a.agg);
+	a.next_sec_ns += NSEC;
+	a.next_interval_ns = now_ns() + a.o.interval_s * NSEC;
+	if (a.o.duration_s)
+		a.deadline_ns = now_ns() + a.o.duration_s * NSEC;
+	ready(&a, nnetns);
+	ret = run(&a);
+	if (ret)
+		p_err("event loop failed: %s", strerror(-ret));
+	finish(&a);
+	code = ret ? 1 : 0;
+cleanup:
+	loader__free(&a.l);
+	bindwatch__free(a.bw);
+	agg__free(a.agg);
+	logfile__close(a.log);
+	free(a.rows);
+	buf__free(&a.out);
+	return code;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Network namespaces by inode: found through /proc/PID/ns/net and /run/netns, entered by setns. */
+#ifndef TWSCOPE_NETNS_H
+#define TWSCOPE_NETNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Inode of the calling thread's network namespace, or 0. */
+uint32_t netns__self(void);
+/* Opens the namespace with that inode, trying pid_hint first; fd or -errno. */
+int netns__open(uint32_t inum, uint32_t pid_hint);
+/* Lists up to max distinct namespace inodes with an open fd each; returns the count. */
+size_t netns__list(uint32_t *inums, int *fds, size_t max);
+
+#endif

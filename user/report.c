@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "json.h"
+#include "names.h"
+#include "report.h"
+
+#define SPARK_WIDTH 48
+
+void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
+			 const uint64_t binds[TW_BIND_ERR_SLOTS])
+{
+	int64_t live = (int64_t)(tot[TW_TOT_TW_SEEDED] + tot[TW_TOT_TW_ENTERED]) -
+		       (int64_t)(tot[TW_TOT_TW_MAP_FULL] + tot[TW_TOT_TW_EXPIRED] +
+				 tot[TW_TOT_TW_KILLED]);
+
+	memset(t, 0, sizeof(*t));
+	t->tw = live > 0 ? live : 0;
+	t->tw_entered = tot[TW_TOT_TW_ENTERED];
+	t->tw_expired = tot[TW_TOT_TW_EXPIRED];
+	t->tw_killed = tot[TW_TOT_TW_KILLED];
+	t->tw_overflow = tot[TW_TOT_TW_OVERFLOW];
+	t->tw_seeded = tot[TW_TOT_TW_SEEDED];
+	t->tw_untracked = tot[TW_TOT_TW_UNTRACKED];
+	t->bind_errors = tot[TW_TOT_BIND_ERRORS];
+	t->lost_events = tot[TW_TOT_LOST_EVENTS];
+	memcpy(t->binds, binds, sizeof(t->binds));
+}
+
+static void json_port(struct jw *w, const struct agg_series *s)
+{
+	char a[ADDR_STR_LEN];
+
+	jw__obj_open(w, NULL);
+	jw__str(w, "side", side_name(s->key.side));
+	jw__u64(w, "port", s->key.port);
+	jw__u64(w, "netns", s->key.netns);
+	jw__str(w, "family", family_name(s->key.family));
+	if (s->key.side == TW_SIDE_REMOTE) {
+		fmt_addr(s->key.family, s->key.addr, a, sizeof(a));
+		jw__str(w, "addr", a);
+	}
+	jw__i64(w, "tw", s->val.tw > 0 ? s->val.tw : 0);
+	jw__u64(w, "tw_peak", s->val.tw_peak);
+	jw__u64(w, "tw_entered", s->val.entered);
+	jw__u64(w, "tw_expired", s->val.expired);
+	jw__u64(w, "tw_killed", s->val.killed);
+	jw__u64(w, "tw_overflow", s->val.overflow);
+	jw__u64(w, "bind_errors", s->val.bind_errors);
+	jw__obj_open(w, "interval");
+	jw__u64(w, "tw_entered", s->val.entered - s->base.entered);
+	jw__u64(w, "tw_expired", s->val.expired - s->base.expired);
+	jw__u64(w, "tw_killed", s->val.killed - s->base.killed);
+	jw__u64(w, "bind_errors", s->val.bind_errors - s->base.bind_errors);
+	jw__obj_close(w);
+	jw__obj_close(w);
+}
+
+/* Sums the rows past the top N into one series-less row. */
+static void sum_rest(const struct agg *a, const size_t *idx, size_t from, struct agg_series *o,
+		     size_t *count)
+{
+	memset(o, 0, sizeof(*o));
+	*count = 0;
+	for (size_t i = from; i < a->n; i++) {
+		const struct agg_series *s = &a->rows[idx[i]];
+
+		o->val.tw += s->val.tw > 0 ? s->val.tw : 0;
+		o->val.entered += s->val.entered;
+		o->val.expired += s->val.expired;
+		o->val.killed += s->val.killed;
+		o->val.overflow += s->val.overflow;
+		o->val.bind_errors += s->val.bind_errors;
+		o->base.entered += s->base.entered;
+		o->base.expired += s->base.expired;
+		o->base.killed += s->base.killed;
+		o->base.bind_errors += s->base.bind_errors;
+		(*count)++;
+	}
+}
+
+void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
+			 const struct agg *a, size_t top, const struct totals *t, struct buf *out)
+{
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest = 0;
+	struct agg_series other;
+	char ts[64];
+	struct jw w;
+
+	if (!idx)
+		return;
+	n = agg__ranked(a, idx);
+	fmt_rfc3339(mono_ns + c->mono_to_real_ns, ts, sizeof(ts));
+	jw__init(&w, out);
+	jw__obj_open(&w, NULL);
+	jw__str(&w, "ts", ts);
+	jw__str(&w, "type", "counts");
+	jw__u64(&w, "netns", 0);
+	jw__u64(&w, "interval_s", interval_s);
+	jw__arr_open(&w, "ports");
+	for (size_t i = 0; i < n && i < top; i++)
+		json_port(&w, &a->rows[idx[i]]);
+	jw__arr_close(&w);
+	if (n > top) {
+		sum_rest(a, idx, top, &other, &rest);
+		jw__obj_open(&w, "other");
+		jw__u64(&w, "ports", rest);
+		jw__i64(&w, "tw", other.val.tw);
+		jw__u64(&w, "tw_entered", other.val.entered);
+		jw__u64(&w, "tw_expired", other.val.expired);
+		jw__u64(&w, "tw_killed", other.val.killed);
+		jw__u64(&w, "bind_errors", other.val.bind_errors);
+		jw__obj_close(&w);
+	}
+	jw__obj_open(&w, "totals");
+	jw__u64(&w, "tw", t->tw);
+	jw__u64(&w, "tw_entered", t->tw_entered);
+	jw__u64(&w, "tw_expired", t->tw_expired);
+	jw__u64(&w, "tw_killed", t->tw_killed);
+	jw__u64(&w, "tw_overflow", t->tw_overflow);
+	jw__u64(&w, "tw_seeded", t->tw_seeded);
+	jw__u64(&w, "bind_errors", t->bind_errors);
+	jw__obj_close(&w);
+	jw__u64(&w, "lost_events", t->lost_events);
+	jw__obj_close(&w);
+	buf__putc(out, '\n');
+	free(idx);
+}
+
+void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, struct buf *out)
+{
+	static const char *const blocks[] = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
+	static const char ascii[] = " .:-=+*#%@";
+	uint32_t peak = 0, bucket_max;
+	size_t per, start = 0, cells;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] > peak)
+			peak = v[i];
+	per = n > width ? (n + width - 1) / width : 1;
+	cells = n ? (n + per - 1) / per : 0;
+	/* right-align: the newest sample is always the last column */
+	for (size_t i = cells; i < width; i++)
+		buf__putc(out, ' ');
+	for (size_t c = 0; c < cells; c++, start += per) {
+		bucket_max = 0;
+		for (size_t i = start; i < start + per && i < n; i++)
+			if (v[i] > bucket_max)
+				bucket_max = v[i];
+		if (utf8) {
+			size_t lvl = bucket_max ? 1 + (size_t)((uint64_t)(bucket_max - 1) * 8 / peak) : 0;
+
+			buf__puts(out, blocks[lvl > 8 ? 8 : lvl]);
+		} else {
+			size_t lvl = bucket_max ? 1 + (size_t)((uint64_t)(bucket_max - 1) * 9 / peak) : 0;
+
+			buf__putc(out, ascii[lvl > 9 ? 9 : lvl]);
+		}
+	}
+}
+
+static void span_name(unsigned int secs, char *s, size_t len)
+{
+	if (secs < 120)
+		snprintf(s, len, "%u s", secs);
+	else if (secs < 7200)
+		snprintf(s, len, "%u min", secs / 60);
+	else
+		snprintf(s, len, "%u h", secs / 3600);
+}
+
+/* Columns: side, port, address, gauge now/peak, interval and total counts, sparkline. */
+#define TL_FMT "%-7s%6s %-16s%8s%8s%8s%8s%8s%9s%9s%9s%8s  "
+
+static void tl_row(struct buf *out, const char *side, const char *port, const char *addr,
+		   int64_t tw, const char *peak, const struct agg_series *s)
+{
+	char c[9][24];
+
+	snprintf(c[0], sizeof(c[0]), "%lld", (long long)tw);
+	snprintf(c[1], sizeof(c[1]), "%s", peak);
+	snprintf(c[2], sizeof(c[2]), "%llu", (unsigned long long)(s->val.entered - s->base.entered));
+	snprintf(c[3], sizeof(c[3]), "%llu", (unsigned long long)(s->val.expired - s->base.expired));
+	snprintf(c[4], sizeof(c[4]), "%llu", (unsigned long long)(s->val.killed - s->base.killed));
+	snprintf(c[5], sizeof(c[5]), "%llu", (unsigned long long)s->val.entered);
+	snprintf(c[6], sizeof(c[6]), "%llu", (unsigned long long)s->val.expired);
+	snprintf(c[7], sizeof(c[7]), "%llu", (unsigned long long)s->val.killed);
+	snprintf(c[8], sizeof(c[8]), "%llu", (unsigned long long)s->val.bind_errors);
+	buf__printf(out, TL_FMT, side, port, addr, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+		    c[8]);
+}
+
+void report__timeline(const struct agg *a, size_t top, const struct totals *t,
+		      unsigned int interval_s, bool utf8, struct buf *out)
+{
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest;
+	uint32_t *hist = calloc(a->window_s, sizeof(uint32_t));
+	struct agg_series other;
+	char span[32], head[48], port[8], peak[24], addr[ADDR_STR_LEN + 4];
+
+	if (!idx || !hist)
+		goto cleanup;
+	n = agg__ranked(a, idx);
+	span_name(a->samples < a->window_s ? (unsigned int)a->samples : a->window_s, span,
+		  sizeof(span));
+	snprintf(head, sizeof(head), "TIME_WAIT, last %s", span);
+	buf__printf(out, TL_FMT "%s\n", "SIDE", "PORT", "ADDRESS", "TW", "PEAK", "+TW/i", "EXP/i",
+		    "KILL/i", "ENTERED", "EXPIRED", "KILLED", "BINDERR", head);
+	for (size_t i = 0; i < n && i < top; i++) {
+		const struct agg_series *s = &a->rows[idx[i]];
+		size_t h;
+
+		snprintf(port, sizeof(port), "%u", s->key.port);
+		snprintf(peak, sizeof(peak), "%llu", (unsigned long long)s->val.tw_peak);
+		if (s->key.side == TW_SIDE_REMOTE)
+			fmt_addr(s->key.family, s->key.addr, addr, sizeof(addr));
+		else
+			snprintf(addr, sizeof(addr), "*");
+		if (strlen(addr) > 16)
+			memcpy(addr + 13, "...", 4);
+		tl_row(out, side_name(s->key.side), port, addr, s->val.tw > 0 ? s->val.tw : 0, peak,
+		       s);
+		h = agg__history(a, s, hist, a->window_s);
+		report__sparkline(hist, h, SPARK_WIDTH, utf8, out);
+		buf__putc(out, '\n');
+	}
+	if (n > top) {
+		char label[16];
+
+		sum_rest(a, idx, top, &other, &rest);
+		snprintf(label, sizeof(label), "(%zu)", rest);
+		tl_row(out, "other", label, "", other.val.tw, "-", &other);
+		buf__putc(out, '\n');
+	}
+	buf__printf(out, "host: %llu in TIME_WAIT, %llu entered, %llu expired, %llu killed, "
+			 "%llu overflows, %llu bind errors, %llu events lost; every %u s\n",
+		    (unsigned long long)t->tw, (unsigned long long)t->tw_entered,
+		    (unsigned long long)t->tw_expired, (unsigned long long)t->tw_killed,
+		    (unsigned long long)t->tw_overflow, (unsigned long long)t->bind_errors,
+		    (unsigned long long)t->lost_events, interval_s);
+cleanup:
+	free(idx);
+	free(hist);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Interval outputs: the `counts` record and the terminal timeline table with sparklines. */
+#ifndef TWSCOPE_REPORT_H
+#define TWSCOPE_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "agg.h"
+#include "buf.h"
+#include "event.h"
+
+struct totals {
+	uint64_t tw;
+	uint64_t tw_entered;
+	uint64_t tw_expired;
+	uint64_t tw_killed;
+	uint64_t tw_overflow;
+	uint64_t tw_seeded;
+	uint64_t tw_untracked;
+	uint64_t bind_errors;
+	uint64_t lost_events;
+	uint64_t binds[TW_BIND_ERR_SLOTS];
+};
+
+void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
+			 const uint64_t binds[TW_BIND_ERR_SLOTS]);
+
+/* NDJSON `counts` line: top rows plus an aggregated "other" row, totals, lost events. */
+void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
+			 const struct agg *a, size_t top, const struct totals *t, struct buf *out);
+/* The timeline table; utf8 selects block characters for the sparkline. */
+void report__timeline(const struct agg *a, size_t top, const struct totals *t,
+		      unsigned int interval_s, bool utf8, struct buf *out);
+/* width characters summarising v[0..n) (oldest first), max per bucket, scaled to the peak. */
+void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, struct buf *out);
+
+#endif
