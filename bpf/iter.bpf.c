@@ -76,7 +76,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	l.flags = TW_F_SEEDED;
 	l.counted = tuple_wanted(netns, t->family, t->sport, t->dport);
 	if (l.counted)
-		port_key_for(&l.key, t, netns);
+		port_key_for(&l.key, t, netns, BPF_CORE_READ(skc, skc_net.net));
 	if (bpf_map_update_elem(&live, &timer, &l, BPF_NOEXIST))
 		return; /* tracked already: armed after the programs were attached */
 	total_add(TW_TOT_TW_SEEDED, 1);

@@ -101,7 +101,7 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 		return;
 	total_add(TW_TOT_TW_OVERFLOW, 1);
 	if (tuple_wanted(netns, t->family, t->sport, t->dport)) {
-		port_key_for(&key, t, netns);
+		port_key_for(&key, t, netns, BPF_CORE_READ(sk, __sk_common.skc_net.net));
 		port_count(&key, PORT_OVERFLOW);
 	}
 	emit_overflow(t, netns, owner);

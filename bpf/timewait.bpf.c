@@ -133,7 +133,8 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 	l.enter_ns = now;
 	l.counted = a->counted;
 	if (a->counted) {
-		port_key_for(&l.key, &a->t, a->netns);
+		port_key_for(&l.key, &a->t, a->netns,
+			     BPF_CORE_READ(tw_of_timer(timer), __tw_common.skc_net.net));
 		a->side = l.key.side;
 		port_count(&l.key, PORT_ENTER);
 	}

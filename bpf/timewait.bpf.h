@@ -91,14 +91,24 @@ static __always_inline bool port_has_listener(__u32 netns, __u16 port)
 	return bpf_map_lookup_elem(&listen_ports, &lk) != NULL;
 }
 
-/* side local: the local port is served here; side remote: keyed by the destination. */
+/*
+ * side local: the local port is served here (has or had a listener), or, when no listener was
+ * seen, a fixed port talking to an ephemeral one; side remote: keyed by the destination.
+ */
 static __always_inline void port_key_for(struct tw_port_key *k, const struct tw_tuple *t,
-					 __u32 netns)
+					 __u32 netns, const struct net *net)
 {
+	__u16 lo, hi;
+	bool local = port_has_listener(netns, t->sport);
+
+	if (!local) {
+		net_local_port_range(net, &lo, &hi);
+		local = (t->sport < lo || t->sport > hi) && t->dport >= lo && t->dport <= hi;
+	}
 	__builtin_memset(k, 0, sizeof(*k));
 	k->netns = netns;
 	k->family = t->family;
-	if (port_has_listener(netns, t->sport)) {
+	if (local) {
 		k->side = TW_SIDE_LOCAL;
 		k->port = t->sport;
 	} else {
