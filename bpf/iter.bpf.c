@@ -84,6 +84,20 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 		port_count(&l.key, PORT_SEED);
 }
 
+static __always_inline void holder_fill(struct tw_holder_rec *r, struct sock_common *skc,
+					__u32 uid)
+{
+	r->hdr.type = TW_REC_HOLDER;
+	r->hdr.size = sizeof(*r);
+	r->hdr.ts_ns = bpf_ktime_get_ns();
+	r->expires_in_ms = -1;
+	r->uid = uid;
+	r->bound_dev = BPF_CORE_READ(skc, skc_bound_dev_if);
+	r->reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
+	r->reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
+	r->v6only = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only);
+}
+
 SEC("iter/tcp")
 int iter_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -102,17 +116,9 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	}
 	if (!iter_match(&r.t) || skc->skc_state == TCP_NEW_SYN_RECV)
 		return 0;
-	r.hdr.type = TW_REC_HOLDER;
-	r.hdr.size = sizeof(r);
-	r.hdr.ts_ns = bpf_ktime_get_ns();
+	holder_fill(&r, skc, ctx->uid);
 	r.state = skc->skc_state;
 	r.proto = IPPROTO_TCP;
-	r.expires_in_ms = -1;
-	r.uid = ctx->uid;
-	r.bound_dev = skc->skc_bound_dev_if;
-	r.reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
-	r.reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
-	r.v6only = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only);
 	if (r.state == TCP_TIME_WAIT) {
 		ttw = bpf_skc_to_tcp_timewait_sock(skc);
 		if (ttw) {
@@ -142,30 +148,26 @@ int iter_udp(struct bpf_iter__udp *ctx)
 	r.hdr.netns = sk_netns(skc);
 	if (!iter_match(&r.t))
 		return 0;
-	r.hdr.type = TW_REC_HOLDER;
-	r.hdr.size = sizeof(r);
-	r.hdr.ts_ns = bpf_ktime_get_ns();
+	holder_fill(&r, skc, ctx->uid);
 	r.state = TCP_CLOSE;
 	r.proto = IPPROTO_UDP;
-	r.expires_in_ms = -1;
-	r.uid = ctx->uid;
-	r.bound_dev = skc->skc_bound_dev_if;
-	r.reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
-	r.reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
-	r.v6only = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only);
 	r.ino = sock_ino(&udp->inet.sk);
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
 
-/* Names the owners: every socket file whose socket is in the asked netns and on the port. */
+/*
+ * Names the owners: every socket file whose socket is in the asked netns and on the port. A TCP
+ * socket that is only bound (TCP_CLOSE with a port) is in no table iter/tcp walks, so it is
+ * reported here as a holder too.
+ */
 SEC("iter/task_file")
 int iter_task_file(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
+	struct tw_holder_rec h = {};
 	struct tw_owner_rec r = {};
-	struct tw_tuple t = {};
 	struct socket *sock;
 	struct sock *sk;
 
@@ -180,17 +182,27 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	sk = sock->sk;
 	if (!sk)
 		return 0;
-	if (iter_args.netns && sk_netns(&sk->__sk_common) != iter_args.netns)
+	h.hdr.netns = sk_netns(&sk->__sk_common);
+	if (iter_args.netns && h.hdr.netns != iter_args.netns)
 		return 0;
-	tuple_from_skc(&t, &sk->__sk_common);
-	if (!iter_match(&t))
+	tuple_from_skc(&h.t, &sk->__sk_common);
+	if (!iter_match(&h.t))
 		return 0;
 	r.hdr.type = TW_REC_OWNER;
 	r.hdr.size = sizeof(r);
-	r.hdr.netns = iter_args.netns;
+	r.hdr.netns = h.hdr.netns;
 	r.ino = file->f_inode->i_ino;
 	r.pid = task->tgid;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+
+	if (sk->__sk_common.skc_state != TCP_CLOSE || !h.t.sport ||
+	    sk_protocol(sk) != IPPROTO_TCP || iter_args.proto != IPPROTO_TCP)
+		return 0;
+	holder_fill(&h, &sk->__sk_common, BPF_CORE_READ(sk, sk_uid.val));
+	h.state = TCP_CLOSE;
+	h.proto = IPPROTO_TCP;
+	h.ino = r.ino;
+	bpf_seq_write(ctx->meta->seq, &h, sizeof(h));
 	return 0;
 }

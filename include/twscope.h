@@ -232,7 +232,8 @@ struct tw_iter_args {
 	__u8 daddr[TW_ADDR_LEN];
 	__u16 dfamily; /* 0 = no remote address filter */
 	__u8 want_tw_seed; /* seed the live TIME_WAIT map instead of writing records */
-	__u8 pad[5];
+	__u8 proto;	   /* protocol of the holders asked for (bound-only TCP sockets) */
+	__u8 pad[4];
 };
 
 #endif

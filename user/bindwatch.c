@@ -19,8 +19,11 @@ struct bw_key {
 
 struct bw_entry {
 	struct bw_key key;
-	uint64_t diag_ns; /* 0 = free slot */
-	uint64_t pending;
+	uint64_t walk_ns; /* 0 = free slot; start of the window */
+	struct diag_sock *socks;
+	size_t nsocks;
+	uint32_t shown;	  /* failures reported one by one in this window */
+	uint64_t pending; /* failures held back for the summary */
 	struct tw_bind_rec last;
 };
 
@@ -50,6 +53,10 @@ struct bindwatch *bindwatch__new(uint64_t window_ns, bindwatch_collect_fn collec
 
 void bindwatch__free(struct bindwatch *w)
 {
+	if (!w)
+		return;
+	for (int i = 0; i < BW_SLOTS; i++)
+		free(w->slots[i].socks);
 	free(w);
 }
 
@@ -66,34 +73,46 @@ static void key_of(const struct tw_bind_rec *r, struct bw_key *k)
 	memcpy(k->addr, r->addr, 16);
 }
 
-/* One holder walk and diagnosis, then the event carrying `repeats` failures. */
-static void explain(struct bindwatch *w, const struct tw_bind_rec *r, uint64_t repeats)
+/* One holder walk per window: its sockets serve every failure of the key until it closes. */
+static void walk(struct bindwatch *w, struct bw_entry *e, const struct tw_bind_rec *r,
+		 uint64_t now_ns)
 {
-	struct diag_sock *socks = NULL;
+	free(e->socks);
+	e->socks = NULL;
+	e->nsocks = 0;
+	w->walks++;
+	if (w->collect && w->collect(w->ctx, r, &e->socks, &e->nsocks)) {
+		free(e->socks);
+		e->socks = NULL;
+		e->nsocks = 0;
+	}
+	e->walk_ns = now_ns ? now_ns : 1;
+	e->shown = 0;
+}
+
+static void explain(struct bindwatch *w, struct bw_entry *e, const struct tw_bind_rec *r,
+		    uint64_t repeats)
+{
 	struct diag_result res;
 	struct diag_input in;
-	size_t n = 0;
 
 	diag__input_from_rec(r, &in);
-	w->walks++;
-	if (w->collect && w->collect(w->ctx, r, &socks, &n) == 0) {
-		in.socks = socks;
-		in.nsocks = n;
-	}
+	in.socks = e->socks;
+	in.nsocks = e->nsocks;
 	diag__run(&in, &res);
 	if (r->call < TW_CALL_MAX)
 		w->counts[r->call][r->err == EADDRNOTAVAIL][res.cause] += repeats;
 	w->emit(w->ctx, r, &res, repeats);
-	free(socks);
 }
 
+/* Reports the failures held back in a window, with a fresh walk. */
 static void settle(struct bindwatch *w, struct bw_entry *e, uint64_t now_ns)
 {
 	if (!e->pending)
 		return;
-	explain(w, &e->last, e->pending);
+	walk(w, e, &e->last, now_ns);
+	explain(w, e, &e->last, e->pending);
 	e->pending = 0;
-	e->diag_ns = now_ns;
 }
 
 void bindwatch__add(struct bindwatch *w, const struct tw_bind_rec *r, uint64_t now_ns)
@@ -105,28 +124,32 @@ void bindwatch__add(struct bindwatch *w, const struct tw_bind_rec *r, uint64_t n
 	for (int i = 0; i < BW_SLOTS; i++) {
 		struct bw_entry *s = &w->slots[i];
 
-		if (s->diag_ns && !memcmp(&s->key, &k, sizeof(k))) {
+		if (s->walk_ns && !memcmp(&s->key, &k, sizeof(k))) {
 			e = s;
 			break;
 		}
-		if (s->diag_ns < oldest->diag_ns)
+		if (s->walk_ns < oldest->walk_ns)
 			oldest = s;
 	}
 	if (!e) {
-		/* a new key takes a free slot or the least recently explained one */
+		/* a new key takes a free slot or the one walked longest ago */
 		settle(w, oldest, now_ns);
 		e = oldest;
+		free(e->socks);
 		memset(e, 0, sizeof(*e));
 		e->key = k;
 	}
-	if (e->diag_ns && now_ns - e->diag_ns < w->window_ns) {
-		e->pending++;
-		e->last = *r;
+	if (!e->walk_ns || now_ns - e->walk_ns >= w->window_ns) {
+		settle(w, e, now_ns);
+		walk(w, e, r, now_ns);
+	}
+	if (e->shown < BINDWATCH_BURST) {
+		e->shown++;
+		explain(w, e, r, 1);
 		return;
 	}
-	settle(w, e, now_ns);
-	explain(w, r, 1);
-	e->diag_ns = now_ns ? now_ns : 1;
+	e->pending++;
+	e->last = *r;
 }
 
 void bindwatch__tick(struct bindwatch *w, uint64_t now_ns)
@@ -134,7 +157,7 @@ void bindwatch__tick(struct bindwatch *w, uint64_t now_ns)
 	for (int i = 0; i < BW_SLOTS; i++) {
 		struct bw_entry *e = &w->slots[i];
 
-		if (e->pending && now_ns - e->diag_ns >= w->window_ns)
+		if (e->pending && now_ns - e->walk_ns >= w->window_ns)
 			settle(w, e, now_ns);
 	}
 }
@@ -142,7 +165,10 @@ void bindwatch__tick(struct bindwatch *w, uint64_t now_ns)
 void bindwatch__flush(struct bindwatch *w)
 {
 	for (int i = 0; i < BW_SLOTS; i++)
-		settle(w, &w->slots[i], w->slots[i].diag_ns);
+		if (w->slots[i].pending) {
+			explain(w, &w->slots[i], &w->slots[i].last, w->slots[i].pending);
+			w->slots[i].pending = 0;
+		}
 }
 
 uint64_t bindwatch__walks(const struct bindwatch *w)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Explains bind/listen/connect failures, coalesced: per (netns, call, address, port) at most one
- * holder walk per window; failures inside the window are counted and reported as one event
- * with "repeats" when the window closes. Holder collection is a callback, so this is testable.
+ * holder walk per window, whose sockets explain every failure of the window. The first
+ * BINDWATCH_BURST failures of a window are reported at once; later ones are counted and reported
+ * as one event with "repeats" when the window closes. Holder collection is a callback.
  */
 #ifndef TWSCOPE_BINDWATCH_H
 #define TWSCOPE_BINDWATCH_H
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include "diag.h"
 #include "twscope.h"
+
+#define BINDWATCH_BURST 10
 
 typedef int (*bindwatch_collect_fn)(void *ctx, const struct tw_bind_rec *r,
 				    struct diag_sock **out, size_t *n);

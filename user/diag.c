@@ -59,6 +59,11 @@ static uint32_t v4_of(const uint8_t *a)
 	return v;
 }
 
+static bool is_any(uint16_t family, const uint8_t *a)
+{
+	return family == AF_INET6 ? v6_any(a) : !v4_of(a);
+}
+
 /* The IPv4 view a socket has (sk_rcv_saddr): what __inet6_bind() stores for a v6 socket. */
 static uint32_t rcv_saddr4(uint16_t family, const uint8_t *a)
 {
@@ -138,10 +143,12 @@ bool diag__conflicts(const struct diag_input *in, const struct diag_sock *s)
 	if (s->proto != in->proto)
 		return false;
 	if (in->call == TW_CALL_CONNECT) {
-		/* a bound source port collides on the whole 4-tuple (__inet_check_established) */
+		/* a bound source port collides on the whole 4-tuple (__inet_check_established);
+		 * an unbound source address is picked by the route, so any local address may */
 		return in->src_port && s->lport == in->src_port && s->rport == in->port &&
 		       s->family == in->family && !memcmp(s->raddr, in->addr, 16) &&
-		       s->state != ST_LISTEN;
+		       s->state != ST_LISTEN &&
+		       (is_any(in->family, in->src_addr) || !memcmp(s->laddr, in->src_addr, 16));
 	}
 	if (!in->port || s->lport != in->port || s->state == ST_NEW_SYN_RECV)
 		return false;
@@ -187,6 +194,11 @@ static void add_holder(struct diag_result *r, const struct diag_sock *s)
 {
 	if (s->state < 16)
 		r->by_state[s->state]++;
+	if (s->state == ST_TIME_WAIT) {
+		r->tw_noreuse += !s->reuseaddr;
+		if (s->expires_in_ms > r->tw_last_ms)
+			r->tw_last_ms = s->expires_in_ms;
+	}
 	r->holders_total++;
 	if (r->nholders < DIAG_MAX_HOLDERS)
 		r->holders[r->nholders++] = s;
@@ -250,36 +262,22 @@ static void hint_overlap(struct hint *h, const struct diag_input *in, const stru
 	else if (in->family == AF_INET6 && s->family == AF_INET && v6_any(in->addr) &&
 		 !in->v6only)
 		hint_add(h, " (binding [::] without IPV6_V6ONLY also claims IPv4)");
-	else if (memcmp(s->laddr, in->addr, 16) &&
-		 (s->family == AF_INET6 ? v6_any(s->laddr) : !v4_of(s->laddr)))
+	else if (memcmp(s->laddr, in->addr, 16) && is_any(s->family, s->laddr))
 		hint_add(h, " (a wildcard address covers every address)");
-	else if (memcmp(s->laddr, in->addr, 16) &&
-		 (in->family == AF_INET6 ? v6_any(in->addr) : !v4_of(in->addr)))
+	else if (memcmp(s->laddr, in->addr, 16) && is_any(in->family, in->addr))
 		hint_add(h, " (the requested wildcard address overlaps it)");
 }
 
 static void hint_time_wait(struct hint *h, const struct diag_input *in, const struct diag_result *r)
 {
-	size_t n = 0, noreuse = 0;
-	int64_t last = -1;
+	size_t n = r->by_state[ST_TIME_WAIT];
 
-	for (size_t i = 0; i < r->nholders; i++) {
-		const struct diag_sock *s = r->holders[i];
-
-		if (s->state != ST_TIME_WAIT)
-			continue;
-		n++;
-		noreuse += !s->reuseaddr;
-		if (s->expires_in_ms > last)
-			last = s->expires_in_ms;
-	}
-	n = r->by_state[ST_TIME_WAIT];
-	if (in->reuseaddr && noreuse) {
+	if (in->reuseaddr && r->tw_noreuse) {
 		hint_add(h, "held by %zu TIME_WAIT socket%s of a listener that did not set "
 			    "SO_REUSEADDR; set SO_REUSEADDR on the listening socket before bind() "
 			    "in the server (old and new)",
 			 n, n == 1 ? "" : "s");
-	} else if (!in->reuseaddr && noreuse) {
+	} else if (!in->reuseaddr && r->tw_noreuse) {
 		hint_add(h, "held by %zu TIME_WAIT socket%s; set SO_REUSEADDR on the listening socket "
 			    "before bind() in the server (old and new: the TIME_WAITs carry the old "
 			    "socket's setting)",
@@ -289,9 +287,9 @@ static void hint_time_wait(struct hint *h, const struct diag_input *in, const st
 			    "SO_REUSEADDR on the new socket before bind()",
 			 n, n == 1 ? "" : "s");
 	}
-	if (last >= 0) {
+	if (r->tw_last_ms >= 0) {
 		hint_add(h, "; frees in ");
-		hint_secs(h, last);
+		hint_secs(h, r->tw_last_ms);
 	}
 }
 
@@ -392,13 +390,14 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 
 	memset(out, 0, sizeof(*out));
 	out->cause = CAUSE_UNKNOWN;
+	out->tw_last_ms = -1;
 	if (exhausted) {
 		out->cause = CAUSE_EPHEMERAL_EXHAUSTED;
 		for (size_t i = 0; i < in->nsocks; i++) {
 			const struct diag_sock *s = &in->socks[i];
 
 			if (s->proto == in->proto && s->lport >= in->port_lo &&
-			    s->lport <= in->port_hi && s->state != ST_LISTEN)
+			    s->lport <= in->port_hi)
 				add_holder(out, s);
 		}
 		hint_ephemeral(&h, in, out);

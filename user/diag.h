@@ -74,6 +74,8 @@ struct diag_result {
 	size_t nholders;     /* listed */
 	size_t holders_total; /* conflicting, listed or not */
 	size_t by_state[16]; /* conflicting holders per TCP state */
+	size_t tw_noreuse;   /* conflicting TIME_WAITs whose socket had no SO_REUSEADDR */
+	int64_t tw_last_ms;  /* when the last conflicting TIME_WAIT frees, -1 if none */
 	char hint[DIAG_HINT_LEN];
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,12 +57,65 @@ cleanup:
 	return ret;
 }
 
+/* Appends the holder records of an iterator buffer, skipping sockets already listed. */
+static int add_holders(const void *buf, size_t len, struct diag_sock **res, size_t *count,
+		       size_t *cap)
+{
+	for (size_t off = 0; off + sizeof(struct tw_hdr) <= len;) {
+		const struct tw_hdr *h = (const void *)((const char *)buf + off);
+		int type = event__validate(h, len - off);
+		bool dup = false;
+
+		if (type < 0)
+			break;
+		off += h->size;
+		if (type != TW_REC_HOLDER)
+			continue;
+		for (size_t i = 0; i < *count && !dup; i++)
+			dup = (*res)[i].ino && (*res)[i].ino == ((const struct tw_holder_rec *)h)->ino;
+		if (dup)
+			continue;
+		if (*count == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 64;
+			struct diag_sock *p = realloc(*res, ncap * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			*res = p;
+			*cap = ncap;
+		}
+		to_sock((const struct tw_holder_rec *)h, &(*res)[(*count)++]);
+	}
+	return 0;
+}
+
+static void add_owners(const void *buf, size_t len, struct diag_sock *res, size_t count)
+{
+	for (size_t off = 0; off + sizeof(struct tw_hdr) <= len;) {
+		const struct tw_hdr *h = (const void *)((const char *)buf + off);
+		const struct tw_owner_rec *o = (const void *)h;
+		int type = event__validate(h, len - off);
+
+		if (type < 0)
+			break;
+		off += h->size;
+		if (type != TW_REC_OWNER || !o->ino)
+			continue;
+		for (size_t i = 0; i < count; i++) {
+			if (res[i].ino != o->ino || res[i].pid)
+				continue;
+			res[i].pid = o->pid;
+			memcpy(res[i].comm, o->comm, sizeof(res[i].comm));
+		}
+	}
+}
+
 int holders__collect(struct loader *l, const struct tw_bind_rec *r, struct diag_sock **out,
 		     size_t *n)
 {
 	struct tw_iter_args *a = loader__iter_args(l);
-	void *socks = NULL, *owners = NULL;
-	size_t slen = 0, olen = 0, count = 0;
+	void *socks = NULL, *files = NULL;
+	size_t slen = 0, flen = 0, count = 0, cap = 0;
 	struct diag_sock *res = NULL;
 	int ret;
 
@@ -69,6 +123,7 @@ int holders__collect(struct loader *l, const struct tw_bind_rec *r, struct diag_
 	*n = 0;
 	memset(a, 0, sizeof(*a));
 	a->netns = r->hdr.netns;
+	a->proto = r->proto;
 	if (r->call == TW_CALL_CONNECT) {
 		a->port = r->src_port;
 		a->dport = r->port;
@@ -78,46 +133,22 @@ int holders__collect(struct loader *l, const struct tw_bind_rec *r, struct diag_
 		a->port = r->port;
 	}
 	ret = walk_sockets(l, r, &socks, &slen);
+	if (!ret)
+		ret = add_holders(socks, slen, &res, &count, &cap);
+	/* iter/task_file walks every task: owners, and bound-only TCP sockets no table lists */
+	if (!ret && loader__iter(l, LOADER_ITER_TASK_FILE, &files, &flen) == 0) {
+		ret = add_holders(files, flen, &res, &count, &cap);
+		add_owners(files, flen, res, count);
+	}
 	if (ret)
 		goto cleanup;
-	if (slen / sizeof(struct tw_holder_rec)) {
-		res = calloc(slen / sizeof(struct tw_holder_rec), sizeof(*res));
-		if (!res) {
-			ret = -ENOMEM;
-			goto cleanup;
-		}
-	}
-	for (size_t off = 0; off + sizeof(struct tw_holder_rec) <= slen;
-	     off += sizeof(struct tw_holder_rec)) {
-		const struct tw_holder_rec *h = (const void *)((char *)socks + off);
-
-		if (event__validate(h, slen - off) != TW_REC_HOLDER)
-			break;
-		to_sock(h, &res[count++]);
-	}
-	/* owners are global (iter/task_file walks every task); skip when nothing to name */
-	if (count && loader__iter(l, LOADER_ITER_TASK_FILE, &owners, &olen) == 0) {
-		for (size_t off = 0; off + sizeof(struct tw_owner_rec) <= olen;
-		     off += sizeof(struct tw_owner_rec)) {
-			const struct tw_owner_rec *o = (const void *)((char *)owners + off);
-
-			if (event__validate(o, olen - off) != TW_REC_OWNER)
-				break;
-			for (size_t i = 0; i < count; i++) {
-				if (res[i].ino != o->ino || !o->ino || res[i].pid)
-					continue;
-				res[i].pid = o->pid;
-				memcpy(res[i].comm, o->comm, sizeof(res[i].comm));
-			}
-		}
-	}
 	*out = res;
 	*n = count;
 	res = NULL;
 cleanup:
 	memset(a, 0, sizeof(*a));
 	free(socks);
-	free(owners);
+	free(files);
 	free(res);
 	return ret;
 }
