@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,7 +23,9 @@
 #include "json.h"
 #include "loader.h"
 #include "logfile.h"
+#include "metrics_http.h"
 #include "netns.h"
+#include "prom.h"
 #include "report.h"
 
 #define NSEC 1000000000ULL
@@ -39,10 +42,13 @@ struct app {
 	struct bindwatch *bw;
 	struct agg *agg;
 	struct logfile *log;
+	struct prom *prom;
+	struct metrics_http *http;
 	struct port_row *rows;
 	bool utf8;
 	bool stop;
 	bool out_broken;
+	bool prom_failed;
 	uint64_t next_sec_ns;
 	uint64_t next_interval_ns;
 	uint64_t deadline_ns;
@@ -153,6 +159,43 @@ static void sample(struct app *a, uint64_t now)
 	agg__sample(a->agg, now / NSEC, a->rows, n);
 }
 
+static void render_metrics(struct app *a, struct buf *out)
+{
+	struct prom_input in = { .agg = a->agg };
+	struct totals t;
+
+	read_totals(a, &t);
+	in.totals = &t;
+	for (int c = 0; c < TW_CALL_MAX; c++)
+		for (int e = 0; e < 2; e++)
+			for (int k = 0; k < CAUSE_MAX; k++)
+				in.causes[c][e][k] = bindwatch__count(a->bw, c, e, k);
+	tcpext__read(&in.tcpext);
+	in.log_errors = logfile__errors(a->log);
+	prom__render(a->prom, &in, out);
+}
+
+/* The HTTP endpoint serves what was rendered at the last sample; the file follows the interval. */
+static void publish_metrics(struct app *a, bool file)
+{
+	struct buf text = {};
+	int ret;
+
+	if (!a->http && !(file && a->o.prom_path))
+		return;
+	render_metrics(a, &text);
+	if (a->http)
+		metrics_http__set(a->http, text.data, text.len);
+	if (file && a->o.prom_path) {
+		ret = prom__write_file(a->o.prom_path, text.data, text.len);
+		if (ret && !a->prom_failed)
+			p_err("writing %s failed: %s (will retry every interval)", a->o.prom_path,
+			      strerror(-ret));
+		a->prom_failed = ret != 0;
+	}
+	buf__free(&text);
+}
+
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
 static void interval_report(struct app *a, uint64_t now)
 {
@@ -168,6 +211,7 @@ static void interval_report(struct app *a, uint64_t now)
 		report__timeline(a->agg, a->o.top, &t, a->o.interval_s, a->utf8, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
+	publish_metrics(a, true);
 	out_flush(a);
 	buf__free(&line);
 	agg__mark(a->agg);
@@ -182,6 +226,7 @@ static void tick(struct app *a)
 	bindwatch__tick(a->bw, now);
 	if (now >= a->next_sec_ns) {
 		sample(a, now);
+		publish_metrics(a, false);
 		a->next_sec_ns += NSEC * ((now - a->next_sec_ns) / NSEC + 1);
 	}
 	if (now >= a->next_interval_ns) {
@@ -252,11 +297,7 @@ static int run(struct app *a)
 	struct signalfd_siginfo si;
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigprocmask(SIG_BLOCK, NULL, &mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (ep < 0 || sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL)) {
@@ -331,6 +372,7 @@ static void finish(struct app *a)
 int main(int argc, char **argv)
 {
 	struct app a = {};
+	sigset_t sigs;
 	char err[512];
 	bool mounted;
 	size_t nnetns = 0;
@@ -351,6 +393,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* blocked before any thread starts (libmicrohttpd's), so only the signalfd sees them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	a.utf8 = !a.o.json && want_utf8();
 	a.rc.mono_to_real_ns = clock_mono_to_real_offset();
 	if (loader__preflight(&mounted, err, sizeof(err))) {
@@ -366,10 +414,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (a.o.prom_path && (ret = prom__write_file(a.o.prom_path, "", 0))) {
+		p_err("cannot write the metrics file %s: %s", a.o.prom_path, strerror(-ret));
+		goto cleanup;
+	}
+	if (a.o.metrics_addr) {
+		a.http = metrics_http__start(a.o.metrics_addr, err, sizeof(err));
+		if (!a.http) {
+			p_err("%s", err);
+			goto cleanup;
+		}
+	}
 	a.rows = calloc(MAX_PORT_ROWS, sizeof(*a.rows));
 	a.agg = agg__new(a.o.window_s, 256);
 	a.bw = bindwatch__new(BIND_WINDOW_NS, collect_holders, emit_bind, &a);
-	if (!a.rows || !a.agg || !a.bw) {
+	a.prom = prom__new(a.o.top);
+	if (!a.rows || !a.agg || !a.bw || !a.prom) {
 		p_err("out of memory");
 		goto cleanup;
 	}
@@ -387,6 +447,7 @@ int main(int argc, char **argv)
 	a.next_interval_ns = now_ns() + a.o.interval_s * NSEC;
 	if (a.o.duration_s)
 		a.deadline_ns = now_ns() + a.o.duration_s * NSEC;
+	publish_metrics(&a, true);
 	ready(&a, nnetns);
 	ret = run(&a);
 	if (ret)
@@ -394,7 +455,9 @@ int main(int argc, char **argv)
 	finish(&a);
 	code = ret ? 1 : 0;
 cleanup:
+	metrics_http__stop(a.http);
 	loader__free(&a.l);
+	prom__free(a.prom);
 	bindwatch__free(a.bw);
 	agg__free(a.agg);
 	logfile__close(a.log);

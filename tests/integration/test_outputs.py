@@ -1,0 +1,172 @@
+"""Outputs: the log file (records, totals, SIGHUP rotation, errors), Prometheus file and HTTP
+(promtool, a real Prometheus scrape), and the terminal timeline in a tmux pane."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+from lib import BINARY, Agent, Netns, check, check_eq, run
+from test_timewait import SERVER_FIRST
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def read_log(path):
+    with open(path) as f:
+        lines = [l for l in f.read().splitlines() if l.strip()]
+    recs = [json.loads(l) for l in lines]  # every record must parse
+    for r in recs:
+        check_eq(r["type"], "counts", "log record type")
+    return recs
+
+
+def port_row(rec, netns, port, side="local"):
+    for p in rec["ports"]:
+        if p["netns"] == netns and p["port"] == port and p["side"] == side:
+            return p
+    return None
+
+
+def test_log_records_and_totals():
+    n = 7
+    with tempfile.TemporaryDirectory() as d, Netns() as ns:
+        log = os.path.join(d, "tw.log")
+        with Agent("-e", "none", "--netns", ns.inum, "-i", "1", "--log", log) as agent:
+            ns.py(SERVER_FIRST, "7301", str(n)).finish()
+            time.sleep(2.5)
+        recs = read_log(log)
+        check(len(recs) >= 3, "one record per interval and one at exit: %d", len(recs))
+        last = recs[-1]
+        # totals are host-wide: on a quiet host they equal n, other namespaces can only add
+        check(last["totals"]["tw_entered"] >= n, "totals %r after %d connections",
+              last["totals"], n)
+        row = port_row(last, ns.inum, 7301)
+        check_eq((row["tw_entered"], row["tw"]), (n, n), "port 7301 entered and gauge")
+        stdout_counts = agent.select(lambda r: r.get("type") == "counts")
+        check_eq(stdout_counts[-1]["totals"], last["totals"], "stdout and log agree")
+
+
+def test_log_sighup_rotation_loses_nothing():
+    with tempfile.TemporaryDirectory() as d, Netns() as ns:
+        log = os.path.join(d, "tw.log")
+        with Agent("-e", "none", "--netns", ns.inum, "-i", "1", "--log", log) as agent:
+            time.sleep(2.2)
+            os.rename(log, log + ".1")  # logrotate's create mode
+            agent.p.send_signal(signal.SIGHUP)
+            time.sleep(2.2)
+            shutil.copy(log, log + ".2")  # copytruncate mode
+            with open(log, "r+") as f:
+                f.truncate(0)
+            time.sleep(2.2)
+        rotated = read_log(log + ".1") + read_log(log + ".2") + read_log(log)
+        printed = agent.select(lambda r: r.get("type") == "counts")
+        check_eq(len(rotated), len(printed), "records in the rotated files vs stdout")
+        check_eq([r["ts"] for r in rotated], [r["ts"] for r in printed], "no record lost")
+
+
+def test_unwritable_log_fails_at_start():
+    p = subprocess.run([BINARY, "--log", "/nonexistent-dir/tw.log"], capture_output=True,
+                       text=True, timeout=30)
+    check_eq(p.returncode, 1, "exit code")
+    check(p.stderr.count("\n") == 1 and "/nonexistent-dir/tw.log" in p.stderr,
+          "one-line error naming the path: %r", p.stderr)
+
+
+def test_log_write_errors_reported_once():
+    with Agent("-e", "none", "-i", "1", "--log", "/dev/full") as agent:
+        time.sleep(3.5)
+    check_eq(agent.stderr.count("writing /dev/full failed"), 1, "error reported once")
+
+
+def test_prom_file_and_http_pass_promtool():
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d, Netns() as ns:
+        prom = os.path.join(d, "twscope.prom")
+        with Agent("-e", "none", "-i", "1", "--prom", prom, "--metrics-addr",
+                   "127.0.0.1:%d" % port) as agent:
+            ns.py(SERVER_FIRST, "7302", "4").finish()
+            time.sleep(2.5)
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+        with open(prom, "rb") as f:
+            text = f.read()
+        for what, data in (("file", text), ("http", body)):
+            p = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True)
+            check(p.returncode == 0, "promtool rejects the %s output: %s", what,
+                  (p.stdout + p.stderr).decode()[:500])
+            want = 'twscope_time_wait_sockets{side="local",port="7302",addr="",family="ipv4",' \
+                   'netns="%d"} 4' % ns.inum
+            check(want.encode() in data, "%s output lacks %r", what, want)
+        check(not [f for f in os.listdir(d) if ".tmp." in f], "temporary files left behind")
+
+
+def test_prometheus_scrapes_metrics_addr():
+    port, pport = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as d, Netns() as ns:
+        cfg = os.path.join(d, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: twscope\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % port)
+        prom = subprocess.Popen(["prometheus", "--config.file=" + cfg,
+                                 "--storage.tsdb.path=" + os.path.join(d, "data"),
+                                 "--web.listen-address=127.0.0.1:%d" % pport],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with Agent("-e", "none", "--metrics-addr", "127.0.0.1:%d" % port):
+                ns.py(SERVER_FIRST, "7303", "5").finish()
+                q = urllib.parse.quote('twscope_time_wait_sockets{port="7303",netns="%d"}'
+                                       % ns.inum)
+                value, deadline = None, time.time() + 40
+                while time.time() < deadline and value != "5":
+                    time.sleep(1)
+                    try:
+                        r = json.load(urllib.request.urlopen(
+                            "http://127.0.0.1:%d/api/v1/query?query=%s" % (pport, q), timeout=5))
+                    except OSError:
+                        continue
+                    res = r.get("data", {}).get("result", [])
+                    value = res[0]["value"][1] if res else None
+                check_eq(value, "5", "TIME_WAIT gauge queried from Prometheus")
+        finally:
+            prom.terminate()
+            prom.wait(20)
+
+
+def test_timeline_in_tmux():
+    session = "twscope-test-%d" % os.getpid()
+    with Netns() as ns:
+        cmd = "LANG=C.UTF-8 LC_ALL=C.UTF-8 %s -e none -i 1 --netns %d; sleep 30" % (BINARY, ns.inum)
+        run(["tmux", "new-session", "-d", "-s", session, "-x", "230", "-y", "60", cmd])
+        try:
+            time.sleep(2)
+            ns.py(SERVER_FIRST, "7304", "9").finish()
+            time.sleep(3.5)
+            screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout.splitlines()
+        finally:
+            run(["tmux", "kill-session", "-t", session], check_rc=False)
+    headers = [i for i, l in enumerate(screen) if l.startswith("SIDE")]
+    check(headers, "no timeline header on screen:\n%s", "\n".join(screen))
+    table = screen[headers[-1]:]
+    row = [l for l in table if l.split()[:2] == ["local", "7304"]]
+    check(row, "no row for port 7304:\n%s", "\n".join(table))
+    cols = row[0].split()
+    check_eq(cols[3:5], ["9", "9"], "TIME_WAIT now and peak")
+    check_eq(cols[8], "9", "entered in total")
+    check(any(ch in row[0] for ch in "▁▂▃▄▅▆▇█"), "no sparkline in %r", row[0])
+    # right-aligned numeric columns end where their header ends
+    head = table[0]
+    for name in ("TW", "PEAK", "ENTERED", "BINDERR"):
+        end = head.index(" " + name + " ") + len(name) + 1
+        check(row[0][end - 1] != " " and row[0][end] == " ",
+              "column %s misaligned:\n%s\n%s", name, head, row[0])

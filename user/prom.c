@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "event.h"
+#include "names.h"
+#include "prom.h"
+
+struct prom *prom__new(size_t top)
+{
+	struct prom *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->top = top;
+	p->labelled = calloc(top ? top : 1, sizeof(*p->labelled));
+	if (!p->labelled) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void prom__free(struct prom *p)
+{
+	if (!p)
+		return;
+	free(p->labelled);
+	free(p);
+}
+
+static bool labelled(const struct prom *p, const struct tw_port_key *k)
+{
+	for (size_t i = 0; i < p->nlabelled; i++)
+		if (!memcmp(&p->labelled[i], k, sizeof(*k)))
+			return true;
+	return false;
+}
+
+/* Free label slots go to the most active keys; a key keeps its slot so counters never drop. */
+static void assign_labels(struct prom *p, const struct agg *a, const size_t *idx, size_t n)
+{
+	for (size_t i = 0; i < n && p->nlabelled < p->top; i++) {
+		const struct agg_series *s = &a->rows[idx[i]];
+
+		if (!labelled(p, &s->key) && (s->val.tw > 0 || s->val.entered || s->val.bind_errors ||
+					       s->val.overflow))
+			p->labelled[p->nlabelled++] = s->key;
+	}
+}
+
+static void help(struct buf *b, const char *name, const char *type, const char *text)
+{
+	buf__printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void port_labels(struct buf *b, const struct tw_port_key *k)
+{
+	char addr[ADDR_STR_LEN] = "";
+
+	if (k->side == TW_SIDE_REMOTE)
+		fmt_addr(k->family, k->addr, addr, sizeof(addr));
+	buf__printf(b, "{side=\"%s\",port=\"%u\",addr=\"%s\",family=\"%s\",netns=\"%u\"}",
+		    side_name(k->side), k->port, addr, family_name(k->family), k->netns);
+}
+
+enum port_metric { PM_TW, PM_PEAK, PM_ENTERED, PM_EXPIRED, PM_KILLED, PM_OVERFLOW, PM_BINDERR, PM_MAX };
+
+static const struct {
+	const char *name, *type, *help;
+} port_metrics[PM_MAX] = {
+	[PM_TW] = { "twscope_time_wait_sockets", "gauge",
+		    "TIME_WAIT sockets now, per port; side remote is keyed by destination" },
+	[PM_PEAK] = { "twscope_time_wait_peak_sockets", "gauge",
+		      "Highest TIME_WAIT gauge of the port since the agent started" },
+	[PM_ENTERED] = { "twscope_time_wait_entered_total", "counter",
+			 "Sockets that entered TIME_WAIT (or its FIN_WAIT2 substate)" },
+	[PM_EXPIRED] = { "twscope_time_wait_expired_total", "counter",
+			 "TIME_WAIT sockets that lived until their timer expired" },
+	[PM_KILLED] = { "twscope_time_wait_killed_total", "counter",
+			"TIME_WAIT sockets ended early (reuse, SYN, RST, SOCK_DESTROY, netns exit)" },
+	[PM_OVERFLOW] = { "twscope_time_wait_overflow_total", "counter",
+			  "Closes that found the TIME_WAIT table full (tcp_max_tw_buckets)" },
+	[PM_BINDERR] = { "twscope_port_bind_errors_total", "counter",
+			 "Failed bind/listen (local port) or connect (remote port) per port" },
+};
+
+static uint64_t metric_of(const struct tw_port_val *v, enum port_metric m)
+{
+	switch (m) {
+	case PM_TW:
+		return v->tw > 0 ? (uint64_t)v->tw : 0;
+	case PM_PEAK:
+		return v->tw_peak;
+	case PM_ENTERED:
+		return v->entered;
+	case PM_EXPIRED:
+		return v->expired;
+	case PM_KILLED:
+		return v->killed;
+	case PM_OVERFLOW:
+		return v->overflow;
+	default:
+		return v->bind_errors;
+	}
+}
+
+static void render_ports(struct prom *p, const struct agg *a, struct buf *b)
+{
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n;
+	uint64_t other[PM_MAX];
+
+	if (!idx)
+		return;
+	n = agg__ranked(a, idx);
+	assign_labels(p, a, idx, n);
+	for (int m = 0; m < PM_MAX; m++) {
+		help(b, port_metrics[m].name, port_metrics[m].type, port_metrics[m].help);
+		other[m] = 0;
+		for (size_t i = 0; i < a->n; i++) {
+			const struct agg_series *s = &a->rows[i];
+
+			if (!labelled(p, &s->key)) {
+				/* a peak does not add up: the other row shows the largest */
+				if (m == PM_PEAK)
+					other[m] = metric_of(&s->val, m) > other[m] ?
+							   metric_of(&s->val, m) :
+							   other[m];
+				else
+					other[m] += metric_of(&s->val, m);
+				continue;
+			}
+			buf__puts(b, port_metrics[m].name);
+			port_labels(b, &s->key);
+			buf__printf(b, " %llu\n", (unsigned long long)metric_of(&s->val, m));
+		}
+		buf__printf(b, "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"} %llu\n",
+			    port_metrics[m].name, (unsigned long long)other[m]);
+	}
+	free(idx);
+}
+
+static void host_counter(struct buf *b, const char *name, const char *type, const char *text,
+			 uint64_t v)
+{
+	help(b, name, type, text);
+	buf__printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
+{
+	const struct totals *t = in->totals;
+	static const char *const errs[2] = { "EADDRINUSE", "EADDRNOTAVAIL" };
+
+	render_ports(p, in->agg, b);
+	host_counter(b, "twscope_host_time_wait_sockets", "gauge",
+		     "TIME_WAIT sockets now, all ports and namespaces", t->tw);
+	host_counter(b, "twscope_host_time_wait_entered_total", "counter",
+		     "Sockets that entered TIME_WAIT, all ports and namespaces", t->tw_entered);
+	host_counter(b, "twscope_host_time_wait_expired_total", "counter",
+		     "TIME_WAIT sockets that expired, all ports and namespaces", t->tw_expired);
+	host_counter(b, "twscope_host_time_wait_killed_total", "counter",
+		     "TIME_WAIT sockets ended early, all ports and namespaces", t->tw_killed);
+	host_counter(b, "twscope_host_time_wait_overflow_total", "counter",
+		     "Closes that found the TIME_WAIT table full, all namespaces", t->tw_overflow);
+	help(b, "twscope_bind_errors_total", "counter",
+	     "Failed bind/listen/connect with EADDRINUSE or EADDRNOTAVAIL, exact");
+	for (int c = 0; c < TW_CALL_MAX; c++)
+		for (int e = 0; e < 2; e++)
+			buf__printf(b, "twscope_bind_errors_total{call=\"%s\",errno=\"%s\"} %llu\n",
+				    call_name(c), errs[e],
+				    (unsigned long long)t->binds[c * 2 + e]);
+	help(b, "twscope_bind_error_causes_total", "counter",
+	     "Failures explained by the agent, by cause (failures filtered out or lost are not)");
+	for (int c = 0; c < TW_CALL_MAX; c++)
+		for (int e = 0; e < 2; e++)
+			for (int k = 0; k < CAUSE_MAX; k++)
+				if (in->causes[c][e][k])
+					buf__printf(b,
+						    "twscope_bind_error_causes_total{call=\"%s\","
+						    "errno=\"%s\",cause=\"%s\"} %llu\n",
+						    call_name(c), errs[e], diag__cause_name(k),
+						    (unsigned long long)in->causes[c][e][k]);
+	host_counter(b, "twscope_lost_events_total", "counter",
+		     "Events dropped because the ring buffer was full; counts stay exact",
+		     t->lost_events);
+	host_counter(b, "twscope_log_write_errors_total", "counter",
+		     "Failed writes of the --log file", in->log_errors);
+	if (in->tcpext.ok) {
+		host_counter(b, "twscope_tcpext_tw_total", "counter",
+			     "TcpExt TW of the agent's netns: TIME_WAITs that expired normally",
+			     in->tcpext.tw);
+		host_counter(b, "twscope_tcpext_tw_killed_total", "counter",
+			     "TcpExt TWKilled of the agent's netns", in->tcpext.tw_killed);
+		host_counter(b, "twscope_tcpext_tw_recycled_total", "counter",
+			     "TcpExt TWRecycled of the agent's netns: TIME_WAITs reused by connect",
+			     in->tcpext.tw_recycled);
+		host_counter(b, "twscope_tcpext_time_wait_overflow_total", "counter",
+			     "TcpExt TCPTimeWaitOverflow of the agent's netns", in->tcpext.tw_overflow);
+	}
+	help(b, "twscope_build_info", "gauge", "Version of the agent");
+	buf__printf(b, "twscope_build_info{version=\"%s\"} 1\n", TWSCOPE_VERSION);
+}
+
+int tcpext__parse(const char *text, struct tcpext *t)
+{
+	const char *names = strstr(text, "TcpExt:"), *vals;
+	char nbuf[64];
+	int got = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (!names)
+		return -EINVAL;
+	vals = strstr(names + 7, "TcpExt:");
+	if (!vals)
+		return -EINVAL;
+	names += 7;
+	vals += 7;
+	/* the header line names the columns of the values line, in order */
+	while (*names && *names != '\n') {
+		unsigned long long v;
+		int nl = 0, vl = 0;
+
+		if (sscanf(names, " %63s%n", nbuf, &nl) != 1 || sscanf(vals, " %llu%n", &v, &vl) != 1)
+			break;
+		names += nl;
+		vals += vl;
+		if (!strcmp(nbuf, "TW"))
+			t->tw = v, got++;
+		else if (!strcmp(nbuf, "TWRecycled"))
+			t->tw_recycled = v, got++;
+		else if (!strcmp(nbuf, "TWKilled"))
+			t->tw_killed = v, got++;
+		else if (!strcmp(nbuf, "TCPTimeWaitOverflow"))
+			t->tw_overflow = v, got++;
+	}
+	t->ok = got == 4;
+	return t->ok ? 0 : -EINVAL;
+}
+
+int tcpext__read(struct tcpext *t)
+{
+	char buf[16384];
+	size_t n;
+	FILE *f = fopen("/proc/net/netstat", "re");
+
+	memset(t, 0, sizeof(*t));
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return tcpext__parse(buf, t);
+}
+
+int prom__write_file(const char *path, const char *data, size_t len)
+{
+	char tmp[4096];
+	size_t off = 0;
+	int fd, ret = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -ENOSPC;
+			break;
+		}
+		off += w;
+	}
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
