@@ -68,17 +68,82 @@ int buf__vprintf(struct buf *b, const char *fmt, va_list ap)
 	va_list cp;
 	int n, err;
 
-	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
-	va_end(cp);
-	if (n < 0)
-		return -EINVAL;
+	/* one pass when the room is there, which is nearly always */
+	if (!b->err && b->cap - b->len > 1) {
+		va_copy(cp, ap);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, cp);
+		va_end(cp);
+		if (n < 0)
+			return -EINVAL;
+		if ((size_t)n < b->cap - b->len) {
+			b->len += n;
+			return 0;
+		}
+		b->data[b->len] = '\0';
+	} else {
+		va_copy(cp, ap);
+		n = vsnprintf(NULL, 0, fmt, cp);
+		va_end(cp);
+		if (n < 0)
+			return -EINVAL;
+	}
 	err = buf_grow(b, n);
 	if (err)
 		return err;
 	vsnprintf(b->data + b->len, n + 1, fmt, ap);
 	b->len += n;
 	return 0;
+}
+
+int buf__u64(struct buf *b, unsigned long long v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	return buf__put(b, p, tmp + sizeof(tmp) - p);
+}
+
+int buf__i64(struct buf *b, long long v)
+{
+	if (v < 0) {
+		buf__putc(b, '-');
+		return buf__u64(b, -(unsigned long long)v);
+	}
+	return buf__u64(b, v);
+}
+
+int buf__fixed(struct buf *b, unsigned long long v, int decimals)
+{
+	unsigned long long div = 1;
+	char frac[24];
+
+	for (int i = 0; i < decimals; i++)
+		div *= 10;
+	buf__u64(b, v / div);
+	if (!decimals)
+		return 0;
+	buf__putc(b, '.');
+	v %= div;
+	for (int i = decimals - 1; i >= 0; i--, v /= 10)
+		frac[i] = '0' + v % 10;
+	return buf__put(b, frac, decimals);
+}
+
+int buf__spaces(struct buf *b, size_t n)
+{
+	static const char sp[] = "                                ";
+	int err = 0;
+
+	while (!err && n) {
+		size_t k = n < sizeof(sp) - 1 ? n : sizeof(sp) - 1;
+
+		err = buf__put(b, sp, k);
+		n -= k;
+	}
+	return err;
 }
 
 int buf__printf(struct buf *b, const char *fmt, ...)
@@ -106,9 +171,6 @@ size_t utf8_width(const char *s, size_t n)
 int buf__pad(struct buf *b, size_t line_start, size_t width)
 {
 	size_t w = utf8_width(b->data + line_start, b->len - line_start);
-	int err = 0;
 
-	while (!err && w++ < width)
-		err = buf__putc(b, ' ');
-	return err;
+	return w < width ? buf__spaces(b, width - w) : 0;
 }

@@ -20,6 +20,13 @@ int buf__putc(struct buf *b, char c);
 int buf__puts(struct buf *b, const char *s);
 int buf__printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf__vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Decimal without printf: the renderers run once per event. */
+int buf__u64(struct buf *b, unsigned long long v);
+int buf__i64(struct buf *b, long long v);
+/* v / 10^decimals with that many decimals, e.g. (598, 1) -> "59.8". */
+int buf__fixed(struct buf *b, unsigned long long v, int decimals);
+/* Appends n spaces. */
+int buf__spaces(struct buf *b, size_t n);
 /* Pads with spaces to display column width (UTF-8 aware). */
 int buf__pad(struct buf *b, size_t line_start, size_t width);
 size_t utf8_width(const char *s, size_t n);

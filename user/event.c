@@ -19,7 +19,7 @@ _Static_assert(sizeof(struct tw_bind_rec) == 104, "tw_bind_rec layout");
 _Static_assert(sizeof(struct tw_holder_rec) == 88, "tw_holder_rec layout");
 _Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
 _Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
-_Static_assert(sizeof(struct tw_live) == 64, "tw_live layout");
+_Static_assert(sizeof(struct tw_live) == 104, "tw_live layout");
 
 static const size_t rec_size[TW_REC_MAX] = {
 	[TW_REC_STATE] = sizeof(struct tw_state_rec),
@@ -51,28 +51,43 @@ int64_t clock_mono_to_real_offset(void)
 	return (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
 }
 
-void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
+/* Seconds are formatted once and reused: events arrive by the thousand per second. */
+static void time_cached(struct time_cache *tc, time_t sec, bool utc)
 {
-	time_t sec = real_ns / 1000000000LL;
-	long usec = (real_ns % 1000000000LL) / 1000;
 	struct tm tm;
-	char base[24];
 
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(s, len, "%s.%06ldZ", base, usec);
+	if (tc->sec == sec && tc->len)
+		return;
+	if (utc)
+		gmtime_r(&sec, &tm);
+	else
+		localtime_r(&sec, &tm);
+	tc->len = strftime(tc->text, sizeof(tc->text), utc ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S", &tm);
+	tc->sec = sec;
 }
 
-static void fmt_clock(int64_t real_ns, char *s, size_t len)
+static void put_time(struct buf *b, struct time_cache *tc, int64_t real_ns, bool utc)
 {
-	time_t sec = real_ns / 1000000000LL;
 	long usec = (real_ns % 1000000000LL) / 1000;
-	struct tm tm;
-	char base[16];
+	char frac[7] = { '.' };
 
-	localtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%H:%M:%S", &tm);
-	snprintf(s, len, "%s.%06ld", base, usec);
+	time_cached(tc, real_ns / 1000000000LL, utc);
+	buf__put(b, tc->text, tc->len);
+	for (int i = 6; i >= 1; i--, usec /= 10)
+		frac[i] = '0' + usec % 10;
+	buf__put(b, frac, sizeof(frac));
+	if (utc)
+		buf__putc(b, 'Z');
+}
+
+void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
+{
+	struct time_cache tc = {};
+	struct buf b = {};
+
+	put_time(&b, &tc, real_ns, true);
+	snprintf(s, len, "%s", b.data ? b.data : "");
+	buf__free(&b);
 }
 
 void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
@@ -81,25 +96,39 @@ void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
 		snprintf(s, len, "?");
 }
 
-void fmt_duration_ms(int64_t ms, char *s, size_t len)
+/* "850 ms", "59.8 s", "12.5 min", rounded to the shown digit. */
+static void put_duration(struct buf *b, int64_t ms)
 {
-	if (ms < 0)
-		snprintf(s, len, "?");
-	else if (ms < 1000)
-		snprintf(s, len, "%lld ms", (long long)ms);
-	else if (ms < 600000)
-		snprintf(s, len, "%.1f s", ms / 1000.0);
-	else
-		snprintf(s, len, "%.1f min", ms / 60000.0);
+	if (ms < 0) {
+		buf__putc(b, '?');
+	} else if (ms < 1000) {
+		buf__u64(b, ms);
+		buf__puts(b, " ms");
+	} else if (ms < 600000) {
+		buf__fixed(b, (ms + 50) / 100, 1);
+		buf__puts(b, " s");
+	} else {
+		buf__fixed(b, (ms + 3000) / 6000, 1);
+		buf__puts(b, " min");
+	}
 }
 
-static void json_common(struct jw *w, const struct render_ctx *c, const struct tw_hdr *h,
+void fmt_duration_ms(int64_t ms, char *s, size_t len)
+{
+	struct buf b = {};
+
+	put_duration(&b, ms);
+	snprintf(s, len, "%s", b.data ? b.data : "");
+	buf__free(&b);
+}
+
+static void json_common(struct jw *w, struct render_ctx *c, const struct tw_hdr *h,
 			const char *type)
 {
-	char ts[64];
-
-	fmt_rfc3339(h->ts_ns + c->mono_to_real_ns, ts, sizeof(ts));
-	jw__str(w, "ts", ts);
+	jw__key(w, "ts");
+	buf__putc(w->b, '"');
+	put_time(w->b, &c->utc, h->ts_ns + c->mono_to_real_ns, true);
+	buf__putc(w->b, '"');
 	jw__str(w, "type", type);
 	jw__u64(w, "netns", h->netns);
 }
@@ -190,7 +219,7 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 		jw__u64(w, "repeats", repeats);
 }
 
-void event__json(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+void event__json(struct render_ctx *c, const void *rec, const struct diag_result *d,
 		 uint64_t repeats, struct buf *out)
 {
 	const struct tw_hdr *h = rec;
@@ -279,28 +308,28 @@ static void text_comm(struct buf *out, const char *comm, size_t n)
 	}
 }
 
-static void text_prefix(struct buf *out, const struct render_ctx *c, const struct tw_hdr *h,
+static void text_prefix(struct buf *out, struct render_ctx *c, const struct tw_hdr *h,
 			const char *event, const struct tw_proc *p)
 {
-	char ts[32];
 	size_t start = out->len;
 
-	fmt_clock(h->ts_ns + c->mono_to_real_ns, ts, sizeof(ts));
-	buf__puts(out, ts);
-	buf__pad(out, start, COL_TIME);
+	put_time(out, &c->local, h->ts_ns + c->mono_to_real_ns, false);
+	buf__spaces(out, COL_TIME - (out->len - start));
+	start = out->len;
 	buf__puts(out, event);
-	buf__pad(out, start, COL_TIME + COL_EVENT);
+	buf__spaces(out, COL_EVENT - (out->len - start));
+	start = out->len;
 	if (p && p->pid)
-		buf__printf(out, "%u", p->pid);
+		buf__u64(out, p->pid);
 	else
 		buf__putc(out, '-');
-	buf__pad(out, start, COL_TIME + COL_EVENT + COL_PID);
+	buf__spaces(out, COL_PID > out->len - start ? COL_PID - (out->len - start) : 1);
+	start = out->len;
 	if (p && p->pid)
 		text_comm(out, p->comm, sizeof(p->comm));
 	else
 		buf__putc(out, '-');
-	buf__pad(out, start, COL_TIME + COL_EVENT + COL_PID + COL_COMM - 1);
-	buf__putc(out, ' ');
+	buf__spaces(out, COL_COMM > out->len - start ? COL_COMM - (out->len - start) : 1);
 }
 
 static void text_endpoint(struct buf *out, int family, const uint8_t *addr, uint16_t port)
@@ -309,9 +338,10 @@ static void text_endpoint(struct buf *out, int family, const uint8_t *addr, uint
 
 	fmt_addr(family, addr, a, sizeof(a));
 	if (family == AF_INET6)
-		buf__printf(out, "[%s]:%u", a, port);
-	else
-		buf__printf(out, "%s:%u", a, port);
+		buf__putc(out, '[');
+	buf__puts(out, a);
+	buf__puts(out, family == AF_INET6 ? "]:" : ":");
+	buf__u64(out, port);
 }
 
 static void text_tuple(struct buf *out, const struct tw_tuple *t)
@@ -338,11 +368,10 @@ static void text_bind(struct buf *out, const struct tw_bind_rec *r, const struct
 		    d && d->hint[0] ? d->hint : "no holder found");
 }
 
-void event__text(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+void event__text(struct render_ctx *c, const void *rec, const struct diag_result *d,
 		 uint64_t repeats, struct buf *out)
 {
 	const struct tw_hdr *h = rec;
-	char dur[32];
 
 	switch (h->type) {
 	case TW_REC_STATE: {
@@ -350,8 +379,11 @@ void event__text(const struct render_ctx *c, const void *rec, const struct diag_
 
 		text_prefix(out, c, h, "state", &r->proc);
 		text_tuple(out, &r->t);
-		buf__printf(out, "  %s -> %s\n", tcp_state_name(r->oldstate),
-			    tcp_state_name(r->newstate));
+		buf__puts(out, "  ");
+		buf__puts(out, tcp_state_name(r->oldstate));
+		buf__puts(out, " -> ");
+		buf__puts(out, tcp_state_name(r->newstate));
+		buf__putc(out, '\n');
 		break;
 	}
 	case TW_REC_TW_ENTER: {
@@ -359,10 +391,14 @@ void event__text(const struct render_ctx *c, const void *rec, const struct diag_
 
 		text_prefix(out, c, h, "tw_enter", &r->proc);
 		text_tuple(out, &r->t);
-		fmt_duration_ms(r->expires_in_ns / 1000000, dur, sizeof(dur));
-		buf__printf(out, "  %s %s, frees in %s%s%s\n", tw_substate_name(r->substate),
-			    side_name(r->side), dur, r->reuseaddr ? ", reuseaddr" : "",
-			    r->reuseport ? ", reuseport" : "");
+		buf__puts(out, "  ");
+		buf__puts(out, tw_substate_name(r->substate));
+		buf__putc(out, ' ');
+		buf__puts(out, side_name(r->side));
+		buf__puts(out, ", frees in ");
+		put_duration(out, r->expires_in_ns / 1000000);
+		buf__puts(out, r->reuseaddr ? ", reuseaddr" : "");
+		buf__puts(out, r->reuseport ? ", reuseport\n" : "\n");
 		break;
 	}
 	case TW_REC_TW_EXIT: {
@@ -370,9 +406,11 @@ void event__text(const struct render_ctx *c, const void *rec, const struct diag_
 
 		text_prefix(out, c, h, "tw_exit", &r->proc);
 		text_tuple(out, &r->t);
-		fmt_duration_ms(r->age_ns / 1000000, dur, sizeof(dur));
-		buf__printf(out, "  %s after %s%s\n", exit_reason_name(r->reason), dur,
-			    r->flags & TW_F_SEEDED ? " (age estimated)" : "");
+		buf__puts(out, "  ");
+		buf__puts(out, exit_reason_name(r->reason));
+		buf__puts(out, " after ");
+		put_duration(out, r->age_ns / 1000000);
+		buf__puts(out, r->flags & TW_F_SEEDED ? " (age estimated)\n" : "\n");
 		break;
 	}
 	case TW_REC_TW_OVERFLOW: {

@@ -6,24 +6,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "buf.h"
 #include "diag.h"
 #include "twscope.h"
 
 #define ADDR_STR_LEN 48
 
+struct time_cache {
+	time_t sec;
+	size_t len;
+	char text[32];
+};
+
 struct render_ctx {
 	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	struct time_cache utc;	 /* RFC 3339 seconds of the JSON ts */
+	struct time_cache local; /* HH:MM:SS of the terminal lines */
 };
 
 /* Returns the record type when len fits it, or -EINVAL. */
 int event__validate(const void *data, size_t len);
 
 /* Whole NDJSON line (with newline) for a record; bind errors take their diagnosis. */
-void event__json(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+void event__json(struct render_ctx *c, const void *rec, const struct diag_result *d,
 		 uint64_t repeats, struct buf *out);
 /* Aligned terminal line(s) with newline; bind errors add an indented cause/hint line. */
-void event__text(const struct render_ctx *c, const void *rec, const struct diag_result *d,
+void event__text(struct render_ctx *c, const void *rec, const struct diag_result *d,
 		 uint64_t repeats, struct buf *out);
 void event__text_header(struct buf *out);
 

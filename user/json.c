@@ -44,6 +44,16 @@ void json_escape(struct buf *b, const char *s, size_t n)
 	buf__putc(b, '"');
 	while (i < n && p[i]) {
 		unsigned char c = p[i];
+		size_t run = i;
+
+		/* printable ASCII needs no escape: copy the run in one go */
+		while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+			run++;
+		if (run > i) {
+			buf__put(b, p + i, run - i);
+			i = run;
+			continue;
+		}
 
 		switch (c) {
 		case '"':
@@ -88,7 +98,7 @@ void jw__init(struct jw *w, struct buf *b)
 	w->first[0] = true;
 }
 
-static void jw_key(struct jw *w, const char *key)
+void jw__key(struct jw *w, const char *key)
 {
 	if (!w->first[w->depth])
 		buf__putc(w->b, ',');
@@ -101,7 +111,7 @@ static void jw_key(struct jw *w, const char *key)
 
 static void jw_open(struct jw *w, const char *key, char c)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	buf__putc(w->b, c);
 	if (w->depth < JW_MAX_DEPTH - 1)
 		w->depth++;
@@ -137,42 +147,42 @@ void jw__arr_close(struct jw *w)
 
 void jw__str(struct jw *w, const char *key, const char *val)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	json_escape(w->b, val, strlen(val));
 }
 
 void jw__strn(struct jw *w, const char *key, const char *val, size_t n)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	json_escape(w->b, val, strnlen(val, n));
 }
 
 void jw__u64(struct jw *w, const char *key, uint64_t v)
 {
-	jw_key(w, key);
-	buf__printf(w->b, "%llu", (unsigned long long)v);
+	jw__key(w, key);
+	buf__u64(w->b, v);
 }
 
 void jw__i64(struct jw *w, const char *key, int64_t v)
 {
-	jw_key(w, key);
-	buf__printf(w->b, "%lld", (long long)v);
+	jw__key(w, key);
+	buf__i64(w->b, v);
 }
 
 void jw__double(struct jw *w, const char *key, double v, int decimals)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	buf__printf(w->b, "%.*f", decimals, v);
 }
 
 void jw__bool(struct jw *w, const char *key, bool v)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	buf__puts(w->b, v ? "true" : "false");
 }
 
 void jw__null(struct jw *w, const char *key)
 {
-	jw_key(w, key);
+	jw__key(w, key);
 	buf__puts(w->b, "null");
 }

@@ -16,6 +16,8 @@ struct jw {
 };
 
 void jw__init(struct jw *w, struct buf *b);
+/* Writes the comma and "key": of the next member, for a value the caller appends. */
+void jw__key(struct jw *w, const char *key);
 void jw__obj_open(struct jw *w, const char *key);
 void jw__obj_close(struct jw *w);
 void jw__arr_open(struct jw *w, const char *key);
