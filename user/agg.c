@@ -106,7 +106,14 @@ static bool changed(const struct tw_port_val *x, const struct tw_port_val *y)
 
 int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size_t n)
 {
-	uint64_t gap = a->samples ? now_s - a->head_s : 1;
+	uint64_t gap;
+
+	if (a->samples && now_s < a->head_s)
+		now_s = a->head_s; /* the clock is monotonic; never write into the past */
+	/* a second sample in the same second overwrites that second's value */
+	gap = !a->samples ? 1 : now_s - a->head_s ? now_s - a->head_s : 1;
+	if (!a->samples)
+		a->first_s = now_s;
 
 	for (size_t i = 0; i < a->n; i++)
 		a->rows[i].seen = false;
@@ -184,7 +191,8 @@ size_t agg__ranked(const struct agg *a, size_t *idx)
 
 size_t agg__history(const struct agg *a, const struct agg_series *s, uint32_t *out, size_t max)
 {
-	size_t n = a->samples < a->window_s ? a->samples : a->window_s;
+	uint64_t span = a->samples ? a->head_s - a->first_s + 1 : 0;
+	size_t n = span < a->window_s ? span : a->window_s;
 
 	if (!s->ring || !a->samples)
 		return 0;
@@ -193,6 +201,13 @@ size_t agg__history(const struct agg *a, const struct agg_series *s, uint32_t *o
 	for (size_t i = 0; i < n; i++)
 		out[i] = s->ring[(a->head_s - (n - 1 - i)) % a->window_s];
 	return n;
+}
+
+uint64_t agg__span(const struct agg *a)
+{
+	uint64_t span = a->samples ? a->head_s - a->first_s + 1 : 0;
+
+	return span < a->window_s ? span : a->window_s;
 }
 
 size_t agg__memory(const struct agg *a)

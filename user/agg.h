@@ -35,7 +35,8 @@ struct agg {
 	size_t n, cap;
 	uint32_t *index; /* open addressing over rows: row + 1, 0 = empty */
 	size_t index_cap;
-	uint64_t head_s; /* second of the latest sample */
+	uint64_t head_s;  /* second of the latest sample */
+	uint64_t first_s; /* second of the first sample */
 	uint64_t samples;
 };
 
@@ -48,6 +49,8 @@ void agg__mark(struct agg *a);
 size_t agg__ranked(const struct agg *a, size_t *idx);
 /* Gauge samples of a row, oldest first, up to max (the window); returns the count. */
 size_t agg__history(const struct agg *a, const struct agg_series *s, uint32_t *out, size_t max);
+/* Seconds of history kept so far, up to the window. */
+uint64_t agg__span(const struct agg *a);
 size_t agg__memory(const struct agg *a);
 void agg__free(struct agg *a);
 

@@ -40,16 +40,16 @@ static bool labelled(const struct prom *p, const struct tw_port_key *k)
 	return false;
 }
 
-/* Free label slots go to the most active keys; a key keeps its slot so counters never drop. */
+/*
+ * A key gets its place when it first appears: a free label slot (most active first), or "other"
+ * for good. Keys never move between the two, so no counter, labelled or "other", goes down.
+ */
 static void assign_labels(struct prom *p, const struct agg *a, const size_t *idx, size_t n)
 {
-	for (size_t i = 0; i < n && p->nlabelled < p->top; i++) {
-		const struct agg_series *s = &a->rows[idx[i]];
-
-		if (!labelled(p, &s->key) && (s->val.tw > 0 || s->val.entered || s->val.bind_errors ||
-					       s->val.overflow))
-			p->labelled[p->nlabelled++] = s->key;
-	}
+	for (size_t i = 0; i < n && p->nlabelled < p->top; i++)
+		if (idx[i] >= p->seen_rows && !labelled(p, &a->rows[idx[i]].key))
+			p->labelled[p->nlabelled++] = a->rows[idx[i]].key;
+	p->seen_rows = a->n;
 }
 
 static void help(struct buf *b, const char *name, const char *type, const char *text)

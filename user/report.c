@@ -148,12 +148,13 @@ void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, str
 		for (size_t i = start; i < start + per && i < n; i++)
 			if (v[i] > bucket_max)
 				bucket_max = v[i];
+		/* ceil(v * levels / peak): the peak is always the full cell, any v > 0 shows */
 		if (utf8) {
-			size_t lvl = bucket_max ? 1 + (size_t)((uint64_t)(bucket_max - 1) * 8 / peak) : 0;
+			size_t lvl = (size_t)(((uint64_t)bucket_max * 8 + peak - 1) / peak);
 
 			buf__puts(out, blocks[lvl > 8 ? 8 : lvl]);
 		} else {
-			size_t lvl = bucket_max ? 1 + (size_t)((uint64_t)(bucket_max - 1) * 9 / peak) : 0;
+			size_t lvl = (size_t)(((uint64_t)bucket_max * 9 + peak - 1) / peak);
 
 			buf__putc(out, ascii[lvl > 9 ? 9 : lvl]);
 		}
@@ -202,8 +203,7 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 	if (!idx || !hist)
 		goto cleanup;
 	n = agg__ranked(a, idx);
-	span_name(a->samples < a->window_s ? (unsigned int)a->samples : a->window_s, span,
-		  sizeof(span));
+	span_name((unsigned int)agg__span(a), span, sizeof(span));
 	snprintf(head, sizeof(head), "TIME_WAIT, last %s", span);
 	buf__printf(out, TL_FMT "%s\n", "SIDE", "PORT", "ADDRESS", "TW", "PEAK", "+TW/i", "EXP/i",
 		    "KILL/i", "ENTERED", "EXPIRED", "KILLED", "BINDERR", head);
@@ -229,7 +229,8 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		char label[16];
 
 		sum_rest(a, idx, top, &other, &rest);
-		snprintf(label, sizeof(label), "(%zu)", rest);
+		/* the port column holds 6 characters */
+		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu", rest < 999999 ? rest : 999999);
 		tl_row(out, "other", label, "", other.val.tw, "-", &other);
 		buf__putc(out, '\n');
 	}
