@@ -40,19 +40,22 @@ static __always_inline __s64 jiffies_left_ms(unsigned long expires)
 }
 
 /* Start-up seeding: one pass sees listeners first (listening hash), then TIME_WAITs. */
-static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __u32 netns)
+static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __u32 netns,
+				 __u32 uid)
 {
 	struct tcp_timewait_sock *ttw;
 	struct inet_timewait_sock *tw;
+	struct tw_proc *listener;
 	struct tw_live l = {};
 	__u64 timer, now;
 	__s64 left_ms, life_ms;
 
 	if (skc->skc_state == TCP_LISTEN) {
 		struct tw_listen_key lk = { .netns = netns, .port = t->sport };
-		__u8 one = 1;
+		struct tw_proc unknown = { .uid = uid };
 
-		bpf_map_update_elem(&listen_ports, &lk, &one, BPF_ANY);
+		/* the owner is named later, when a failure or a TIME_WAIT needs it */
+		bpf_map_update_elem(&listen_ports, &lk, &unknown, BPF_NOEXIST);
 		return;
 	}
 	if (skc->skc_state != TCP_TIME_WAIT)
@@ -73,10 +76,16 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 							      ipv4.sysctl_tcp_fin_timeout) *
 				  1000 / (CONFIG_HZ ? CONFIG_HZ : 250));
 	l.enter_ns = now - (life_ms > left_ms ? (life_ms - left_ms) * 1000000 : 0);
-	l.flags = TW_F_SEEDED;
+	l.flags = TW_F_SEEDED | TW_F_COMPLETE;
+	l.t = *t;
+	l.key.netns = netns;
 	l.counted = tuple_wanted(netns, t->family, t->sport, t->dport);
-	if (l.counted)
+	if (l.counted) {
 		port_key_for(&l.key, t, netns, BPF_CORE_READ(skc, skc_net.net));
+		listener = l.key.side == TW_SIDE_LOCAL ? port_listener(netns, t->sport) : NULL;
+		if (listener)
+			l.proc = *listener;
+	}
 	if (bpf_map_update_elem(&live, &timer, &l, BPF_NOEXIST))
 		return; /* tracked already: armed after the programs were attached */
 	total_add(TW_TOT_TW_SEEDED, 1);
@@ -111,7 +120,7 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	tuple_from_skc(&r.t, skc);
 	r.hdr.netns = sk_netns(skc);
 	if (iter_args.want_tw_seed) {
-		seed(skc, &r.t, r.hdr.netns);
+		seed(skc, &r.t, r.hdr.netns, ctx->uid);
 		return 0;
 	}
 	if (!iter_match(&r.t) || skc->skc_state == TCP_NEW_SYN_RECV)

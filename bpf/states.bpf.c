@@ -1,9 +1,25 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* TCP state transitions, socket owners, and the TIME_WAIT entries seen from the full socket. */
+/*
+ * TCP state transitions (tp_btf/inet_sock_set_state), socket owners, and the TIME_WAIT entries
+ * completed from the full socket: tcp_time_wait() arms the tw timer and then tcp_done() moves
+ * the socket FIN_WAIT2/CLOSING -> CLOSE, so that transition carries the tw's tuple and options.
+ */
 #include "twscope.bpf.h"
 #include "timewait.bpf.h"
 
 const volatile struct tw_config cfg = {};
+
+/*
+ * Owning process, in socket-local storage (only with --events state): freed with the socket,
+ * and cloned (BPF_F_CLONE) from a listener into each socket it creates, so an accepted socket
+ * starts owned by the listener's process until a close() in process context says who holds it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct tw_proc);
+} owners SEC(".maps");
 
 /* Transitions that only happen inside a syscall of the socket's owner (connect, listen, close). */
 static __always_inline bool in_owner_context(int oldstate, int newstate)
@@ -23,42 +39,56 @@ static __always_inline bool in_owner_context(int oldstate, int newstate)
 	}
 }
 
-static __always_inline bool same_tuple(const struct tw_tuple *a, const struct tw_tuple *b)
+/* The 4-tuple of a full socket through direct BTF loads. */
+static __always_inline void tuple_btf(struct tw_tuple *t, const struct sock *sk)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	const struct sock_common *skc = &sk->__sk_common;
 
-	/* saddr, daddr and the ports/family word: 5 x 8 bytes */
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+	t->family = skc->skc_family;
+	t->sport = skc->skc_num;
+	/* tcp_set_state(TCP_CLOSE) zeroes skc_num before the tracepoint: inet_sport still has it */
+	if (!t->sport)
+		t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	t->dport = bpf_ntohs(skc->skc_dport);
+	if (t->family == AF_INET6) {
+		__builtin_memcpy(t->saddr, &skc->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(t->daddr, &skc->skc_v6_daddr, 16);
+	} else {
+		*(__u32 *)t->saddr = skc->skc_rcv_saddr;
+		*(__u32 *)t->daddr = skc->skc_daddr;
+	}
 }
 
 /* tcp_time_wait() failed to allocate a tw: inet_twsk_alloc() found the table full. */
 static __always_inline bool tw_table_full(const struct sock *sk)
 {
-	struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	struct net *net = sk->__sk_common.skc_net.net;
 	int refs = BPF_CORE_READ(net, ipv4.tcp_death_row.tw_refcount.refs.counter);
 	int max = BPF_CORE_READ(net, ipv4.tcp_death_row.sysctl_max_tw_buckets);
 
 	return refs - 1 >= max;
 }
 
-static __always_inline void emit_tw_enter(struct tw_armed *a, const struct tw_proc *owner)
+static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_armed *a,
+					  const struct sock *sk)
 {
 	struct tw_enter_rec *r;
 
-	if (!(cfg.events & TW_EV_TW) || !a->counted || !pid_wanted(owner->pid))
+	if (!(cfg.events & TW_EV_TW) || !l->counted || !pid_wanted(l->proc.pid))
 		return;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
 		return;
-	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), a->netns);
-	r->hdr.ts_ns = a->ts_ns;
-	r->t = a->t;
-	r->proc = *owner;
+	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->key.netns);
+	r->hdr.ts_ns = l->enter_ns;
+	r->t = l->t;
+	r->proc = l->proc;
 	r->expires_in_ns = a->expires_in_ns;
 	r->substate = a->substate;
-	r->reuseaddr = a->reuseaddr;
-	r->reuseport = a->reuseport;
-	r->side = a->side;
+	/* inet_twsk_alloc() copies both from the socket */
+	r->reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
+	r->reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
+	r->side = l->key.side;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
 	bpf_ringbuf_submit(r, rb_flags());
 }
@@ -68,8 +98,7 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 {
 	struct tw_overflow_rec *r;
 
-	if (!(cfg.events & TW_EV_TW) || !tuple_wanted(netns, t->family, t->sport, t->dport) ||
-	    !pid_wanted(owner->pid))
+	if (!(cfg.events & TW_EV_TW) || !pid_wanted(owner->pid))
 		return;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
@@ -81,118 +110,102 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 }
 
 /* FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before. */
-static __always_inline void fin_to_close(const struct sock *sk, const struct tw_tuple *t,
-					 __u32 netns, const struct tw_proc *owner)
+static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known)
 {
-	struct tw_armed *a = armed_take(t, netns);
+	const struct net *net = sk->__sk_common.skc_net.net;
+	struct tw_proc *listener, none = {};
+	struct tw_armed a;
+	struct tw_live *l;
+	struct tw_tuple t = {};
 	struct tw_port_key key;
+	__u32 netns = net_inum(net);
 
-	if (a) {
-		struct tw_live *l = bpf_map_lookup_elem(&live, &a->timer);
-
-		if (l)
-			l->proc = *owner;
-		emit_tw_enter(a, owner);
-		a->timer = 0;
-		return;
-	}
-	/* Without a tw the socket was reset or aborted, unless the table was full. */
-	if (!tw_table_full(sk))
-		return;
-	total_add(TW_TOT_TW_OVERFLOW, 1);
-	if (tuple_wanted(netns, t->family, t->sport, t->dport)) {
-		port_key_for(&key, t, netns, BPF_CORE_READ(sk, __sk_common.skc_net.net));
+	tuple_btf(&t, sk);
+	if (!armed_pop(sk->__sk_common.skc_hash, &a)) {
+		/* without a tw the socket was reset or aborted, unless the table was full */
+		if (!tw_table_full(sk))
+			return;
+		total_add(TW_TOT_TW_OVERFLOW, 1);
+		if (!tuple_wanted(netns, t.family, t.sport, t.dport))
+			return;
+		port_key_for(&key, &t, netns, net);
 		port_count(&key, PORT_OVERFLOW);
+		listener = known && known->pid ? (struct tw_proc *)known :
+						  port_listener(netns, t.sport);
+		emit_overflow(&t, netns, listener ? listener : &none);
+		return;
 	}
-	emit_overflow(t, netns, owner);
+	l = bpf_map_lookup_elem(&live, &a.timer);
+	if (!l)
+		return; /* killed on another CPU before this close: counted as an exit already */
+	l->t = t;
+	l->counted = tuple_wanted(netns, t.family, t.sport, t.dport);
+	l->flags |= TW_F_COMPLETE;
+	l->key.netns = netns;
+	if (!l->counted)
+		return;
+	port_key_for(&l->key, &t, netns, net);
+	/* the owner: the socket's, else the server's when this side serves the port */
+	if (known && known->pid)
+		l->proc = *known;
+	else if (l->key.side == TW_SIDE_LOCAL && (listener = port_listener(netns, t.sport)))
+		l->proc = *listener;
+	port_count(&l->key, PORT_ENTER);
+	emit_tw_enter(l, &a, sk);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u64 skp = (__u64)sk;
-	struct tw_proc owner = {};
+	struct tw_proc *known = NULL, none = {};
 	struct tw_state_rec *r;
 	struct tw_tuple t = {};
-	struct tw_proc *known;
 	__u32 netns;
 
 	if (sk_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
-
-	if (in_owner_context(oldstate, newstate)) {
-		proc_current(&owner);
-		bpf_map_update_elem(&owners, &skp, &owner, BPF_ANY);
-	} else {
-		known = bpf_map_lookup_elem(&owners, &skp);
-		if (known)
-			owner = *known;
+	if (cfg.events & TW_EV_STATE) {
+		if (in_owner_context(oldstate, newstate)) {
+			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL,
+						   BPF_SK_STORAGE_GET_F_CREATE);
+			if (known && known->pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
+				proc_current(known);
+		} else {
+			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL, 0);
+		}
 	}
 
 	if (newstate == TCP_LISTEN) {
-		struct tw_listen_key lk = { .netns = sk_netns(&sk->__sk_common),
-					    .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
-		__u8 one = 1;
+		struct tw_listen_key lk = { .netns = net_inum(sk->__sk_common.skc_net.net),
+					    .port = sk->__sk_common.skc_num };
+		struct tw_proc me;
 
-		bpf_map_update_elem(&listen_ports, &lk, &one, BPF_ANY);
-	}
-
-	if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
-		tuple_from_sk(&t, sk);
-		netns = sk_netns(&sk->__sk_common);
-		fin_to_close(sk, &t, netns, &owner);
-	} else if (cfg.events & TW_EV_STATE) {
-		tuple_from_sk(&t, sk);
-		netns = sk_netns(&sk->__sk_common);
-	} else {
-		goto out;
+		proc_current(&me);
+		bpf_map_update_elem(&listen_ports, &lk, &me, BPF_ANY);
+	} else if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
+		fin_to_close(sk, known);
 	}
 
 	if (!(cfg.events & TW_EV_STATE))
-		goto out;
+		return 0;
 	total_add(TW_TOT_STATE_EVENTS, 1);
-	if (!tuple_wanted(netns, t.family, t.sport, t.dport) || !pid_wanted(owner.pid))
-		goto out;
+	if (!known)
+		known = &none;
+	netns = net_inum(sk->__sk_common.skc_net.net);
+	tuple_btf(&t, sk);
+	if (!tuple_wanted(netns, t.family, t.sport, t.dport) || !pid_wanted(known->pid))
+		return 0;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
-		goto out;
+		return 0;
 	hdr_fill(&r->hdr, TW_REC_STATE, sizeof(*r), netns);
 	r->t = t;
-	r->proc = owner;
+	r->proc = *known;
 	r->oldstate = oldstate;
 	r->newstate = newstate;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
 	bpf_ringbuf_submit(r, rb_flags());
-out:
-	if (newstate == TCP_CLOSE)
-		bpf_map_delete_elem(&owners, &skp);
 	return 0;
-}
-
-/* accept() hands a socket created in softirq to its owner: remember who that is. */
-static __always_inline int accepted(long ret)
-{
-	struct tw_proc owner = {};
-	struct sock *sk = sock_from_fd(ret);
-	__u64 skp = (__u64)sk;
-
-	if (!sk)
-		return 0;
-	proc_current(&owner);
-	bpf_map_update_elem(&owners, &skp, &owner, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int handle_exit_accept4(struct trace_event_raw_sys_exit *ctx)
-{
-	return accepted(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int handle_exit_accept(struct trace_event_raw_sys_exit *ctx)
-{
-	return accepted(ctx->ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * TIME_WAIT lifecycle from the timer tracepoints of tw_timer_handler timers.
- * timer_start: armed or re-armed (inet_twsk_hashdance_schedule / inet_twsk_reschedule).
+ * timer_start: armed (inet_twsk_hashdance_schedule) or re-armed (inet_twsk_reschedule).
  * timer_cancel: detach_timer(), both before a normal expiry and on an early kill
  * (inet_twsk_deschedule_put) or a bucket change in __mod_timer; timer_expire_entry follows
- * only the expiry, timer_start only the re-arm. The cancel is parked per CPU until the
- * next timer event on that CPU (or the flush program) tells which it was.
+ * only the expiry, timer_start only the re-arm. A cancel is parked per CPU until the next timer
+ * event on that CPU, or the flush program, tells which it was: any timer event must settle it,
+ * because a killed tw's memory can be reused by a new tw (and timer) on the same CPU. The tuple, key and owner of a
+ * new tw are filled in from the full socket (states.bpf.c): reading them here would take a dozen
+ * probe reads per TIME_WAIT.
  */
 #include "timewait.bpf.h"
 
@@ -18,10 +21,8 @@ extern unsigned int CONFIG_HZ __kconfig __weak;
 struct tw_pend {
 	__u64 timer;
 	__u64 ts_ns;
-	struct tw_tuple t;
-	__u32 netns;
 	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
-	__u8 pad[3];
+	__u8 pad[7];
 };
 
 struct {
@@ -43,15 +44,12 @@ static __always_inline bool is_tw_timer(const struct timer_list *timer)
 	return (__u64)timer->function == cfg.tw_timer_fn;
 }
 
-/* Ends the tracked life of the parked tw: counters, gauge, event, then forget it. */
-static __noinline void tw_exit(struct tw_pend *p, __u8 reason)
+/* Ends the tracked life of a tw: counters, gauge, event, then forget it. */
+static __noinline void tw_exit(__u64 timer, __u8 reason)
 {
 	struct tw_exit_rec *r;
-	struct tw_live *l;
-	__u64 timer = p->timer;
+	struct tw_live *l = bpf_map_lookup_elem(&live, &timer);
 
-	p->timer = 0;
-	l = bpf_map_lookup_elem(&live, &timer);
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
@@ -62,8 +60,8 @@ static __noinline void tw_exit(struct tw_pend *p, __u8 reason)
 		if ((cfg.events & TW_EV_TW) && pid_wanted(l->proc.pid)) {
 			r = rb_reserve(sizeof(*r));
 			if (r) {
-				hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), p->netns);
-				r->t = p->t;
+				hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->key.netns);
+				r->t = l->t;
 				r->proc = l->proc;
 				r->age_ns = r->hdr.ts_ns - l->enter_ns;
 				r->reason = reason;
@@ -77,70 +75,59 @@ static __noinline void tw_exit(struct tw_pend *p, __u8 reason)
 	bpf_map_delete_elem(&live, &timer);
 }
 
-/* Any timer event on this CPU settles a parked cancel of another timer as a kill. */
+/* A parked cancel of another timer was a kill: nothing re-armed or expired it. Inlined: every
+ * timer event on the host runs this, and it must cost a few loads when nothing is parked. */
 static __always_inline struct tw_pend *pend_settle(__u64 timer)
 {
 	__u32 zero = 0;
 	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
 
-	if (p && p->timer && p->timer != timer && !p->expiring)
-		tw_exit(p, TW_EXIT_KILLED);
+	if (p && p->timer && p->timer != timer && !p->expiring) {
+		__u64 old = p->timer;
+
+		p->timer = 0;
+		tw_exit(old, TW_EXIT_KILLED);
+	}
 	return p;
 }
 
 static __always_inline void pend_park(struct tw_pend *p, const struct timer_list *timer)
 {
-	struct tw_live *l;
-	__u8 sub, reuse, reuseport;
+	if (p->timer) {
+		__u64 old = p->timer;
 
-	if (p->timer)
-		tw_exit(p, TW_EXIT_KILLED);
+		p->timer = 0;
+		tw_exit(old, TW_EXIT_KILLED);
+	}
 	p->timer = (__u64)timer;
 	p->ts_ns = bpf_ktime_get_ns();
 	p->expiring = (__s64)(bpf_jiffies64() - timer->expires) >= 0;
-	l = bpf_map_lookup_elem(&live, &p->timer);
-	/* the tw may be freed by the time the cancel is settled: copy what the event needs */
-	if (l && l->counted && (cfg.events & TW_EV_TW))
-		tw_read(tw_of_timer(timer), &p->t, &p->netns, &sub, &reuse, &reuseport);
 }
 
 SEC("tp_btf/timer_start")
 int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expiry)
 {
-	struct tw_pend *p = pend_settle((__u64)timer);
-	__u64 tp = (__u64)timer, now;
+	struct inet_timewait_sock *tw;
 	struct tw_live l = {};
-	struct tw_armed *a;
+	__u64 tp = (__u64)timer;
+	struct tw_pend *p = pend_settle(tp);
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
-	if (p->timer == tp || bpf_map_lookup_elem(&live, &tp)) {
+	if (p->timer == tp) {
 		/* FIN_WAIT2 -> TIME_WAIT or a retransmitted FIN: the same tw, not a new one */
-		if (p->timer == tp)
-			p->timer = 0;
+		p->timer = 0;
 		total_add(TW_TOT_TW_REARMED, 1);
 		return 0;
 	}
-	a = armed_slot();
-	if (!a)
-		return 0;
-	now = bpf_ktime_get_ns();
-	tw_read(tw_of_timer(timer), &a->t, &a->netns, &a->substate, &a->reuseaddr, &a->reuseport);
-	a->timer = tp;
-	a->ts_ns = now;
-	a->expires_in_ns = jiffies_to_ns(bucket_expiry - bpf_jiffies64());
-	a->counted = tuple_wanted(a->netns, a->t.family, a->t.sport, a->t.dport);
-	l.enter_ns = now;
-	l.counted = a->counted;
-	if (a->counted) {
-		port_key_for(&l.key, &a->t, a->netns,
-			     BPF_CORE_READ(tw_of_timer(timer), __tw_common.skc_net.net));
-		a->side = l.key.side;
-		port_count(&l.key, PORT_ENTER);
-	}
+	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
+	l.enter_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&live, &tp, &l, BPF_NOEXIST))
 		total_add(TW_TOT_TW_MAP_FULL, 1);
 	total_add(TW_TOT_TW_ENTERED, 1);
+	tw = tw_of_timer(timer);
+	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash), BPF_CORE_READ(tw, tw_substate),
+		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()));
 	return 0;
 }
 
@@ -149,9 +136,7 @@ int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 {
 	struct tw_pend *p = pend_settle((__u64)timer);
 
-	if (!p || !is_tw_timer(timer))
-		return 0;
-	if (p->timer != (__u64)timer)
+	if (p && p->timer != (__u64)timer && is_tw_timer(timer))
 		pend_park(p, timer);
 	return 0;
 }
@@ -161,11 +146,11 @@ int BPF_PROG(tw_timer_expire, struct timer_list *timer, unsigned long baseclk)
 {
 	struct tw_pend *p = pend_settle((__u64)timer);
 
-	if (!p || !is_tw_timer(timer))
+	if (!is_tw_timer(timer))
 		return 0;
-	if (p->timer != (__u64)timer)
-		pend_park(p, timer);
-	tw_exit(p, TW_EXIT_EXPIRED);
+	if (p && p->timer == (__u64)timer)
+		p->timer = 0;
+	tw_exit((__u64)timer, TW_EXIT_EXPIRED);
 	return 0;
 }
 
@@ -175,8 +160,12 @@ int tw_flush(void *ctx)
 {
 	__u32 zero = 0;
 	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
+	__u64 old;
 
-	if (p && p->timer && (!p->expiring || bpf_ktime_get_ns() - p->ts_ns > EXPIRY_GRACE_NS))
-		tw_exit(p, TW_EXIT_KILLED);
+	if (!p || !p->timer || (p->expiring && bpf_ktime_get_ns() - p->ts_ns <= EXPIRY_GRACE_NS))
+		return 0;
+	old = p->timer;
+	p->timer = 0;
+	tw_exit(old, TW_EXIT_KILLED);
 	return 0;
 }

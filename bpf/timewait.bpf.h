@@ -10,31 +10,28 @@
 /* Live TIME_WAIT sockets keyed by timer address; no preallocation, memory follows the count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 18);
+	__uint(map_flags, 0);
 	__type(key, __u64);
 	__type(value, struct tw_live);
 } live SEC(".maps") __weak;
 
-/* A tw armed by tcp_time_wait(), waiting for the FIN_WAIT2/CLOSING -> CLOSE that follows. */
+/*
+ * A tw armed by tcp_time_wait() (timer_start), waiting for the full socket's FIN_WAIT2/CLOSING
+ * -> CLOSE in tcp_done() right after. A per-CPU stack: local_bh_enable() inside
+ * tcp_time_wait() may run softirqs that arm and close other sockets in between, properly nested.
+ */
 struct tw_armed {
 	__u64 timer;
-	__u64 ts_ns;
 	__u64 expires_in_ns;
-	struct tw_tuple t;
-	__u32 netns;
+	__u32 hash; /* sk_hash, copied into the tw by inet_twsk_alloc() */
 	__u8 substate;
-	__u8 reuseaddr;
-	__u8 reuseport;
-	__u8 side;
-	__u8 counted;
-	__u8 pad[7];
+	__u8 pad[3];
 };
 
-/* A few slots, because local_bh_enable() in tcp_time_wait() may run softirqs in between. */
-struct tw_armed_ring {
+struct tw_armed_stack {
 	struct tw_armed slot[TW_ARMED_SLOTS];
-	__u32 head;
+	__u32 depth;
 	__u32 pad;
 };
 
@@ -42,7 +39,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tw_armed_ring);
+	__type(value, struct tw_armed_stack);
 } armed SEC(".maps") __weak;
 
 enum port_field {
@@ -54,41 +51,48 @@ enum port_field {
 	PORT_BIND_ERR,
 };
 
-static __always_inline struct tw_armed *armed_take(const struct tw_tuple *t, __u32 netns)
+static __always_inline void armed_push(__u64 timer, __u32 hash, __u8 substate, __u64 expires_ns)
+{
+	__u32 zero = 0, i;
+	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
+
+	if (!st)
+		return;
+	/* a full stack only holds entries no close will take any more: reuse the top */
+	i = st->depth < TW_ARMED_SLOTS ? st->depth : TW_ARMED_SLOTS - 1;
+	st->slot[i].timer = timer;
+	st->slot[i].hash = hash;
+	st->slot[i].substate = substate;
+	st->slot[i].expires_in_ns = expires_ns;
+	st->depth = i + 1;
+}
+
+/* Takes the entry armed for the socket with this hash, dropping stale ones above it. */
+static __always_inline bool armed_pop(__u32 hash, struct tw_armed *out)
 {
 	__u32 zero = 0;
-	struct tw_armed_ring *ring = bpf_map_lookup_elem(&armed, &zero);
-	const __u64 *y = (const __u64 *)t;
+	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
 
-	if (!ring)
-		return NULL;
+	if (!st)
+		return false;
 #pragma unroll
-	for (int i = 0; i < TW_ARMED_SLOTS; i++) {
-		struct tw_armed *a = &ring->slot[i];
-		const __u64 *x = (const __u64 *)&a->t;
-
-		if (a->timer && a->netns == netns && x[0] == y[0] && x[1] == y[1] &&
-		    x[2] == y[2] && x[3] == y[3] && x[4] == y[4])
-			return a;
+	for (int i = TW_ARMED_SLOTS - 1; i >= 0; i--) {
+		if ((__u32)i >= st->depth || st->slot[i].hash != hash || !st->slot[i].timer)
+			continue;
+		*out = st->slot[i];
+		st->slot[i].timer = 0;
+		st->depth = i;
+		return true;
 	}
-	return NULL;
+	return false;
 }
 
-static __always_inline struct tw_armed *armed_slot(void)
-{
-	__u32 zero = 0;
-	struct tw_armed_ring *ring = bpf_map_lookup_elem(&armed, &zero);
-
-	if (!ring)
-		return NULL;
-	return &ring->slot[ring->head++ & (TW_ARMED_SLOTS - 1)];
-}
-
-static __always_inline bool port_has_listener(__u32 netns, __u16 port)
+/* The listener's owner for a (netns, port) that has or had one, or NULL. */
+static __always_inline struct tw_proc *port_listener(__u32 netns, __u16 port)
 {
 	struct tw_listen_key lk = { .netns = netns, .port = port };
 
-	return bpf_map_lookup_elem(&listen_ports, &lk) != NULL;
+	return bpf_map_lookup_elem(&listen_ports, &lk);
 }
 
 /*
@@ -99,7 +103,7 @@ static __always_inline void port_key_for(struct tw_port_key *k, const struct tw_
 					 __u32 netns, const struct net *net)
 {
 	__u16 lo, hi;
-	bool local = port_has_listener(netns, t->sport);
+	bool local = port_listener(netns, t->sport) != NULL;
 
 	if (!local) {
 		net_local_port_range(net, &lo, &hi);
@@ -182,19 +186,6 @@ static __always_inline struct inet_timewait_sock *tw_of_timer(const struct timer
 	return (struct inet_timewait_sock *)((__u64)timer -
 					     bpf_core_field_offset(struct inet_timewait_sock,
 								   tw_timer));
-}
-
-/* Reads what the tw carries: tuple, netns, substate and the reuse bits copied from its socket. */
-static __always_inline void tw_read(const struct inet_timewait_sock *tw, struct tw_tuple *t,
-				    __u32 *netns, __u8 *substate, __u8 *reuse, __u8 *reuseport)
-{
-	const struct sock_common *skc = &tw->__tw_common;
-
-	tuple_from_skc(t, skc);
-	*netns = sk_netns(skc);
-	*substate = BPF_CORE_READ(tw, tw_substate);
-	*reuse = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
-	*reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
 }
 
 #endif

@@ -40,15 +40,9 @@ struct {
 	__type(value, struct tw_port_val);
 } ports SEC(".maps") __weak;
 
-/* Owning process of a TCP socket, keyed by the socket's address (never printed). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, __u64);
-	__type(value, struct tw_proc);
-} owners SEC(".maps") __weak;
 
-/* (netns, port) pairs that have or had a TCP listener: their TIME_WAITs are side local. */
+/* (netns, port) pairs that have or had a TCP listener, with its owner: their TIME_WAITs are side
+ * local, and belong to that server. */
 struct tw_listen_key {
 	__u32 netns;
 	__u32 port;
@@ -58,7 +52,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct tw_listen_key);
-	__type(value, __u8);
+	__type(value, struct tw_proc);
 } listen_ports SEC(".maps") __weak;
 
 /* Atomic even per CPU: a softirq program can interrupt a process-context one on this CPU. */

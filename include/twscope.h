@@ -49,8 +49,8 @@ enum tw_call {
 
 /* Flags of tw_exit and of a live TIME_WAIT entry. */
 enum tw_flags {
-	TW_F_SEEDED = 1,     /* found by the start-up iterator pass, age is estimated */
-	TW_F_REPORTED = 2,   /* tw_enter was emitted for it */
+	TW_F_SEEDED = 1,   /* found by the start-up iterator pass, age is estimated */
+	TW_F_COMPLETE = 2, /* tuple and key filled in (at the full socket's move to CLOSE) */
 };
 
 /* Indexes of the per-CPU totals array; host-wide and never filtered. */
@@ -206,6 +206,7 @@ struct tw_port_val {
 struct tw_live {
 	__u64 enter_ns;
 	struct tw_port_key key;
+	struct tw_tuple t;
 	struct tw_proc proc;
 	__u8 flags;
 	__u8 counted; /* included in the per-port map (passed the filters) */

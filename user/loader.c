@@ -20,7 +20,7 @@
 #define TRACEFS "/sys/kernel/tracing"
 
 static const char *const syscall_tps[] = {
-	"sys_exit_bind", "sys_exit_listen", "sys_exit_connect", "sys_exit_accept", "sys_exit_accept4",
+	"sys_exit_bind", "sys_exit_listen", "sys_exit_connect",
 };
 
 static const char *const btf_tps[] = {

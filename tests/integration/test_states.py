@@ -67,8 +67,8 @@ def exchange(fam, port):
         ], "client socket transitions")
         child = transitions(agent, ns, lambda r: r["sport"] == port and r["dport"] == cport)
         check_eq(child, [
-            ("LISTEN", "SYN-RECV", None),   # softirq, before accept(): no owner yet
-            ("SYN-RECV", "ESTAB", None),
+            ("LISTEN", "SYN-RECV", sp),   # softirq: owned by the listener's process
+            ("SYN-RECV", "ESTAB", sp),
             ("ESTAB", "FIN-WAIT-1", sp),
             ("FIN-WAIT-1", "FIN-WAIT-2", sp),
             ("FIN-WAIT-2", "UNCONN", sp),
