@@ -1,0 +1,83 @@
+"""The binary as a user meets it: bad input, missing privileges, pipes, --help, --version."""
+import os
+import subprocess
+import time
+
+from lib import BINARY, Agent, Netns, check, check_eq
+from test_timewait import SERVER_FIRST
+
+
+def run_bin(*args, **kw):
+    return subprocess.run([BINARY] + list(args), capture_output=True, text=True, timeout=30, **kw)
+
+
+def test_bad_input_exits_2_with_one_line():
+    for args in (["--bogus"], ["-p", "0"], ["-p", "70000"], ["-p", "abc"], ["-i", "x"],
+                 ["-e", "nope"], ["--pid", "-3"], ["extra"], ["--metrics-addr", "nope"]):
+        p = run_bin(*args)
+        check_eq(p.returncode, 2, "exit code of %r" % args)
+        check(p.stderr.startswith("twscope: ") and p.stderr.count("\n") == 1,
+              "one-line error for %r: %r", args, p.stderr)
+        check_eq(p.stdout, "", "stdout of %r" % args)
+
+
+def test_help_and_version():
+    p = run_bin("--help")
+    check(p.returncode == 0 and "--metrics-addr" in p.stdout and "--events" in p.stdout,
+          "help: %r", p.stdout[:200])
+    p = run_bin("--version")
+    check(p.returncode == 0 and p.stdout.startswith("twscope "), "version: %r", p.stdout)
+
+
+def test_not_root_is_refused_clearly():
+    p = run_bin(preexec_fn=lambda: (os.setgroups([]), os.setgid(65534), os.setuid(65534)))
+    check_eq(p.returncode, 1, "exit code as nobody")
+    check("needs root" in p.stderr and p.stderr.count("\n") == 1, "message: %r", p.stderr)
+
+
+def test_piped_into_head_exits_cleanly():
+    with Netns() as ns:
+        agent = subprocess.Popen("%s -e tw | head -n 3" % BINARY, shell=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        ns.py(SERVER_FIRST, "7401", "20").finish()
+        out, err = agent.communicate(timeout=20)
+        check_eq(len(out.splitlines()), 3, "head got its lines")
+        check("Segmentation" not in err and "Aborted" not in err, "crash: %r", err)
+
+
+def test_duration_stops_and_reports_counts():
+    start = time.time()
+    p = run_bin("--json", "-d", "2", "-e", "none")
+    check_eq(p.returncode, 0, "exit code")
+    check(time.time() - start < 10, "took %.1fs", time.time() - start)
+    lines = p.stdout.splitlines()
+    check('"type":"ready"' in lines[0], "first line is ready: %r", lines[0])
+    check('"type":"counts"' in lines[-1], "a counts record at exit: %r", lines[-1])
+
+
+def prog_ids(pid):
+    """BPF program ids held by a process, from its fdinfo."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def test_sigterm_detaches_cleanly():
+    with Agent("-e", "all") as agent:
+        ids = prog_ids(agent.p.pid)
+        check(len(ids) >= 10, "the agent holds its programs: %r", ids)
+        agent.p.terminate()
+        agent.p.wait(15)
+        check_eq(agent.p.returncode, 0, "exit code on SIGTERM")
+    for i in ids:
+        p = subprocess.run(["bpftool", "prog", "show", "id", str(i)], capture_output=True)
+        check(p.returncode != 0, "program %d still loaded after exit", i)
