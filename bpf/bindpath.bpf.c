@@ -41,14 +41,16 @@ static __always_inline void count_bind_error(struct tw_bind_rec *r, bool wanted)
 	total_add(TW_TOT_BIND_ERRORS, 1);
 	if (!wanted)
 		return;
-	key.netns = r->hdr.netns;
-	key.family = r->family;
-	key.port = r->port;
 	if (r->call == TW_CALL_CONNECT) {
+		key.netns = r->hdr.netns;
+		key.port = r->port;
 		key.side = TW_SIDE_REMOTE;
+		key.family = r->family;
 		__builtin_memcpy(key.addr, r->addr, TW_ADDR_LEN);
+	} else {
+		local_key(&key, r->hdr.netns, r->port);
 	}
-	port_count(&key, PORT_BIND_ERR);
+	port_count(slot_for(&key), PORT_BIND_ERR);
 }
 
 static __always_inline int on_exit(long ret, __u8 call)

@@ -45,14 +45,13 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 {
 	struct tcp_timewait_sock *ttw;
 	struct inet_timewait_sock *tw;
-	struct tw_proc *listener;
-	struct tw_live l = {};
-	__u64 timer, now;
+	struct tw_live *l;
+	__u64 timer;
 	__s64 left_ms, life_ms;
 
 	if (skc->skc_state == TCP_LISTEN) {
 		struct tw_listen_key lk = { .netns = netns, .port = t->sport };
-		struct tw_proc unknown = { .uid = uid };
+		struct tw_listener unknown = { .owner.uid = uid, .slot = TW_NO_SLOT };
 
 		/* the owner is named later, when a failure or a TIME_WAIT needs it */
 		bpf_map_update_elem(&listen_ports, &lk, &unknown, BPF_NOEXIST);
@@ -67,30 +66,30 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	/* an unarmed timer is already expiring: its cancel has been seen or is being missed */
 	if (!tw->tw_timer.entry.pprev)
 		return;
-	timer = (__u64)&tw->tw_timer;
-	now = bpf_ktime_get_ns();
+	timer = ptr_value(&tw->tw_timer);
+	if (live_find(timer))
+		return; /* tracked already: armed after the programs were attached */
+	l = live_insert(timer);
+	if (!l)
+		return;
 	left_ms = jiffies_left_ms(tw->tw_timer.expires);
 	life_ms = tw->tw_substate == TCP_TIME_WAIT ?
 			  TCP_TIMEWAIT_LEN_S * 1000 :
 			  (__s64)((__u64)(__u32)BPF_CORE_READ(tw, __tw_common.skc_net.net,
 							      ipv4.sysctl_tcp_fin_timeout) *
 				  1000 / (CONFIG_HZ ? CONFIG_HZ : 250));
-	l.enter_ns = now - (life_ms > left_ms ? (life_ms - left_ms) * 1000000 : 0);
-	l.flags = TW_F_SEEDED | TW_F_COMPLETE;
-	l.t = *t;
-	l.key.netns = netns;
-	l.counted = tuple_wanted(netns, t->family, t->sport, t->dport);
-	if (l.counted) {
-		port_key_for(&l.key, t, netns, BPF_CORE_READ(skc, skc_net.net));
-		listener = l.key.side == TW_SIDE_LOCAL ? port_listener(netns, t->sport) : NULL;
-		if (listener)
-			l.proc = *listener;
-	}
-	if (bpf_map_update_elem(&live, &timer, &l, BPF_NOEXIST))
-		return; /* tracked already: armed after the programs were attached */
+	l->enter_ns = bpf_ktime_get_ns() - (life_ms > left_ms ? (life_ms - left_ms) * 1000000 : 0);
+	l->flags = TW_F_SEEDED | TW_F_COMPLETE;
+	l->t = *t;
+	l->netns = netns;
+	__builtin_memset(&l->proc, 0, sizeof(l->proc));
+	l->slot = TW_NO_SLOT;
+	l->wanted = tuple_wanted(netns, t->family, t->sport, t->dport);
 	total_add(TW_TOT_TW_SEEDED, 1);
-	if (l.counted)
-		port_count(&l.key, PORT_SEED);
+	if (!l->wanted)
+		return;
+	l->slot = tuple_slot(t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &l->proc);
+	port_count(l->slot, PORT_SEED);
 }
 
 static __always_inline void holder_fill(struct tw_holder_rec *r, struct sock_common *skc,

@@ -74,12 +74,12 @@ static __always_inline void emit_tw_enter(const struct tw_live *l, const struct 
 {
 	struct tw_enter_rec *r;
 
-	if (!(cfg.events & TW_EV_TW) || !l->counted || !pid_wanted(l->proc.pid))
+	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(l->proc.pid))
 		return;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
 		return;
-	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->key.netns);
+	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->netns);
 	r->hdr.ts_ns = l->enter_ns;
 	r->t = l->t;
 	r->proc = l->proc;
@@ -88,7 +88,7 @@ static __always_inline void emit_tw_enter(const struct tw_live *l, const struct 
 	/* inet_twsk_alloc() copies both from the socket */
 	r->reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
 	r->reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
-	r->side = l->key.side;
+	r->side = l->side;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
 	bpf_ringbuf_submit(r, rb_flags());
 }
@@ -113,12 +113,12 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known)
 {
 	const struct net *net = sk->__sk_common.skc_net.net;
-	struct tw_proc *listener, none = {};
+	struct tw_proc listener = {};
+	struct tw_tuple t = {};
 	struct tw_armed a;
 	struct tw_live *l;
-	struct tw_tuple t = {};
-	struct tw_port_key key;
-	__u32 netns = net_inum(net);
+	__u32 netns = net_inum(net), slot;
+	__u8 side;
 
 	tuple_btf(&t, sk);
 	if (!armed_pop(sk->__sk_common.skc_hash, &a)) {
@@ -128,29 +128,24 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 		total_add(TW_TOT_TW_OVERFLOW, 1);
 		if (!tuple_wanted(netns, t.family, t.sport, t.dport))
 			return;
-		port_key_for(&key, &t, netns, net);
-		port_count(&key, PORT_OVERFLOW);
-		listener = known && known->pid ? (struct tw_proc *)known :
-						  port_listener(netns, t.sport);
-		emit_overflow(&t, netns, listener ? listener : &none);
+		slot = tuple_slot(&t, netns, net, &side, &listener);
+		port_count(slot, PORT_OVERFLOW);
+		emit_overflow(&t, netns, known && known->pid ? known : &listener);
 		return;
 	}
-	l = bpf_map_lookup_elem(&live, &a.timer);
+	l = live_find(a.timer);
 	if (!l)
-		return; /* killed on another CPU before this close: counted as an exit already */
+		return; /* killed on another CPU before this close, or the table is full */
 	l->t = t;
-	l->counted = tuple_wanted(netns, t.family, t.sport, t.dport);
+	l->netns = netns;
 	l->flags |= TW_F_COMPLETE;
-	l->key.netns = netns;
-	if (!l->counted)
+	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
 		return;
-	port_key_for(&l->key, &t, netns, net);
+	l->wanted = 1;
+	l->slot = tuple_slot(&t, netns, net, &l->side, &listener);
 	/* the owner: the socket's, else the server's when this side serves the port */
-	if (known && known->pid)
-		l->proc = *known;
-	else if (l->key.side == TW_SIDE_LOCAL && (listener = port_listener(netns, t.sport)))
-		l->proc = *listener;
-	port_count(&l->key, PORT_ENTER);
+	l->proc = known && known->pid ? *known : listener;
+	port_count(l->slot, PORT_ENTER);
 	emit_tw_enter(l, &a, sk);
 }
 
@@ -178,10 +173,16 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	if (newstate == TCP_LISTEN) {
 		struct tw_listen_key lk = { .netns = net_inum(sk->__sk_common.skc_net.net),
 					    .port = sk->__sk_common.skc_num };
-		struct tw_proc me;
+		struct tw_listener *lsn = bpf_map_lookup_elem(&listen_ports, &lk), fresh = {};
 
-		proc_current(&me);
-		bpf_map_update_elem(&listen_ports, &lk, &me, BPF_ANY);
+		/* a port listened on again keeps its counter slot; the owner is the newest */
+		if (lsn) {
+			proc_current(&lsn->owner);
+		} else {
+			proc_current(&fresh.owner);
+			fresh.slot = TW_NO_SLOT;
+			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
+		}
 	} else if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		fin_to_close(sk, known);
 	}

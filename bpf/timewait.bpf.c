@@ -44,35 +44,35 @@ static __always_inline bool is_tw_timer(const struct timer_list *timer)
 	return (__u64)timer->function == cfg.tw_timer_fn;
 }
 
+__u32 port_slots_used = 0;
+
 /* Ends the tracked life of a tw: counters, gauge, event, then forget it. */
 static __noinline void tw_exit(__u64 timer, __u8 reason)
 {
+	struct tw_live *l = live_find(timer);
 	struct tw_exit_rec *r;
-	struct tw_live *l = bpf_map_lookup_elem(&live, &timer);
 
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
 	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
-	if (l->counted) {
-		port_count(&l->key, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
-		if ((cfg.events & TW_EV_TW) && pid_wanted(l->proc.pid)) {
-			r = rb_reserve(sizeof(*r));
-			if (r) {
-				hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->key.netns);
-				r->t = l->t;
-				r->proc = l->proc;
-				r->age_ns = r->hdr.ts_ns - l->enter_ns;
-				r->reason = reason;
-				r->side = l->key.side;
-				r->flags = l->flags;
-				__builtin_memset(r->pad, 0, sizeof(r->pad));
-				bpf_ringbuf_submit(r, rb_flags());
-			}
+	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
+	if (l->wanted && (cfg.events & TW_EV_TW) && pid_wanted(l->proc.pid)) {
+		r = rb_reserve(sizeof(*r));
+		if (r) {
+			hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->netns);
+			r->t = l->t;
+			r->proc = l->proc;
+			r->age_ns = r->hdr.ts_ns - l->enter_ns;
+			r->reason = reason;
+			r->side = l->side;
+			r->flags = l->flags;
+			__builtin_memset(r->pad, 0, sizeof(r->pad));
+			bpf_ringbuf_submit(r, rb_flags());
 		}
 	}
-	bpf_map_delete_elem(&live, &timer);
+	l->timer = TW_LIVE_DELETED;
 }
 
 /* A parked cancel of another timer was a kill: nothing re-armed or expired it. Inlined: every
@@ -108,7 +108,7 @@ SEC("tp_btf/timer_start")
 int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expiry)
 {
 	struct inet_timewait_sock *tw;
-	struct tw_live l = {};
+	struct tw_live *l;
 	__u64 tp = (__u64)timer;
 	struct tw_pend *p = pend_settle(tp);
 
@@ -120,11 +120,24 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 		total_add(TW_TOT_TW_REARMED, 1);
 		return 0;
 	}
-	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
-	l.enter_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&live, &tp, &l, BPF_NOEXIST))
-		total_add(TW_TOT_TW_MAP_FULL, 1);
+	tp = ptr_value(timer);
+	/* an entry under this address is a tw whose end was missed: it is gone now */
+	l = live_find(tp);
+	if (l) {
+		total_add(TW_TOT_TW_UNTRACKED, 1);
+		l->timer = TW_LIVE_DELETED;
+	}
 	total_add(TW_TOT_TW_ENTERED, 1);
+	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
+	l = live_insert(tp);
+	if (l) {
+		l->enter_ns = bpf_ktime_get_ns();
+		l->flags = 0;
+		l->wanted = 0;
+		l->slot = TW_NO_SLOT;
+	} else {
+		total_add(TW_TOT_TW_MAP_FULL, 1);
+	}
 	tw = tw_of_timer(timer);
 	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash), BPF_CORE_READ(tw, tw_substate),
 		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()));
@@ -150,7 +163,7 @@ int BPF_PROG(tw_timer_expire, struct timer_list *timer, unsigned long baseclk)
 		return 0;
 	if (p && p->timer == (__u64)timer)
 		p->timer = 0;
-	tw_exit((__u64)timer, TW_EXIT_EXPIRED);
+	tw_exit(ptr_value(timer), TW_EXIT_EXPIRED);
 	return 0;
 }
 

@@ -1,20 +1,42 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* TIME_WAIT tracking state shared by timewait.bpf.c, states.bpf.c and iter.bpf.c. */
+/* TIME_WAIT tracking state shared by timewait.bpf.c, states.bpf.c, iter.bpf.c and bindpath. */
 #ifndef TWSCOPE_TIMEWAIT_BPF_H
 #define TWSCOPE_TIMEWAIT_BPF_H
 
 #include "twscope.bpf.h"
 
 #define TW_ARMED_SLOTS 4
+#define TW_LIVE_PROBES 32
 
-/* Live TIME_WAIT sockets keyed by timer address; no preallocation, memory follows the count. */
+/*
+ * Live TIME_WAITs: an open-addressing table in an array (sized by user space, a power of two),
+ * because a hash map costs hundreds of ns per operation and a tw takes several.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 18);
-	__uint(map_flags, 0);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 17);
+	__type(key, __u32);
 	__type(value, struct tw_live);
 } live SEC(".maps") __weak;
+
+/* Per-port counters by slot; user space maps the array and reads it without syscalls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TW_PORT_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tw_port_val);
+} port_ctr SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TW_PORT_SLOTS);
+	__type(key, struct tw_port_key);
+	__type(value, __u32);
+} port_slot SEC(".maps") __weak;
+
+/* Slots handed out so far (defined in timewait.bpf.c). */
+extern __u32 port_slots_used;
 
 /*
  * A tw armed by tcp_time_wait() (timer_start), waiting for the full socket's FIN_WAIT2/CLOSING
@@ -50,6 +72,47 @@ enum port_field {
 	PORT_OVERFLOW,
 	PORT_BIND_ERR,
 };
+
+static __always_inline __u32 live_hash(__u64 timer)
+{
+	return (__u32)((timer * 0x9E3779B97F4A7C15ULL) >> 32);
+}
+
+static __always_inline struct tw_live *live_find(__u64 timer)
+{
+	__u32 h = live_hash(timer), idx;
+	struct tw_live *e;
+
+	for (int i = 0; i < TW_LIVE_PROBES; i++) {
+		idx = (h + i) & cfg.live_mask;
+		e = bpf_map_lookup_elem(&live, &idx);
+		if (!e || e->timer == TW_LIVE_EMPTY)
+			return NULL;
+		if (e->timer == timer)
+			return e;
+	}
+	return NULL;
+}
+
+/* Claims a free slot for timer (compare-and-swap: another CPU may insert at the same time). */
+static __always_inline struct tw_live *live_insert(__u64 timer)
+{
+	__u32 h = live_hash(timer), idx;
+	struct tw_live *e;
+	__u64 old;
+
+	for (int i = 0; i < TW_LIVE_PROBES; i++) {
+		idx = (h + i) & cfg.live_mask;
+		e = bpf_map_lookup_elem(&live, &idx);
+		if (!e)
+			return NULL;
+		old = e->timer;
+		if ((old == TW_LIVE_EMPTY || old == TW_LIVE_DELETED) &&
+		    __sync_val_compare_and_swap(&e->timer, old, timer) == old)
+			return e;
+	}
+	return NULL;
+}
 
 static __always_inline void armed_push(__u64 timer, __u32 hash, __u8 substate, __u64 expires_ns)
 {
@@ -87,53 +150,79 @@ static __always_inline bool armed_pop(__u32 hash, struct tw_armed *out)
 	return false;
 }
 
-/* The listener's owner for a (netns, port) that has or had one, or NULL. */
-static __always_inline struct tw_proc *port_listener(__u32 netns, __u16 port)
+/* The listener of a (netns, port) that has or had one, or NULL. */
+static __always_inline struct tw_listener *port_listener(__u32 netns, __u16 port)
 {
 	struct tw_listen_key lk = { .netns = netns, .port = port };
 
 	return bpf_map_lookup_elem(&listen_ports, &lk);
 }
 
-/*
- * side local: the local port is served here (has or had a listener), or, when no listener was
- * seen, a fixed port talking to an ephemeral one; side remote: keyed by the destination.
- */
-static __always_inline void port_key_for(struct tw_port_key *k, const struct tw_tuple *t,
-					 __u32 netns, const struct net *net)
+/* The counter slot of a key, handed out on first use; TW_NO_SLOT once all are taken. */
+static __always_inline __u32 slot_for(const struct tw_port_key *k)
 {
-	__u16 lo, hi;
-	bool local = port_listener(netns, t->sport) != NULL;
+	__u32 *s = bpf_map_lookup_elem(&port_slot, k), n;
 
-	if (!local) {
-		net_local_port_range(net, &lo, &hi);
-		local = (t->sport < lo || t->sport > hi) && t->dport >= lo && t->dport <= hi;
-	}
-	__builtin_memset(k, 0, sizeof(*k));
-	k->netns = netns;
-	k->family = t->family;
-	if (local) {
-		k->side = TW_SIDE_LOCAL;
-		k->port = t->sport;
-	} else {
-		k->side = TW_SIDE_REMOTE;
-		k->port = t->dport;
-		__builtin_memcpy(k->addr, t->daddr, TW_ADDR_LEN);
-	}
+	if (s)
+		return *s;
+	if (port_slots_used >= TW_PORT_SLOTS)
+		goto full;
+	n = __sync_fetch_and_add(&port_slots_used, 1);
+	if (n >= TW_PORT_SLOTS)
+		goto full;
+	if (!bpf_map_update_elem(&port_slot, k, &n, BPF_NOEXIST))
+		return n;
+	/* another CPU keyed it first: use its slot, this one stays unused */
+	s = bpf_map_lookup_elem(&port_slot, k);
+	return s ? *s : TW_NO_SLOT;
+full:
+	total_add(TW_TOT_PORTS_FULL, 1);
+	return TW_NO_SLOT;
 }
 
-static __always_inline struct tw_port_val *port_val(const struct tw_port_key *k)
+static __always_inline void local_key(struct tw_port_key *k, __u32 netns, __u16 port)
 {
-	struct tw_port_val *v = bpf_map_lookup_elem(&ports, k);
-	struct tw_port_val zero = {};
+	__builtin_memset(k, 0, sizeof(*k));
+	k->netns = netns;
+	k->port = port;
+	k->side = TW_SIDE_LOCAL;
+}
 
-	if (v)
-		return v;
-	bpf_map_update_elem(&ports, k, &zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(&ports, k);
-	if (!v)
-		total_add(TW_TOT_PORTS_FULL, 1);
-	return v;
+/*
+ * The counter slot of a tw or a socket on its way to one, and its side: local when the local
+ * port is served here (has or had a listener), or, with no listener seen, a fixed port talking
+ * to an ephemeral one; remote otherwise, keyed by the destination. *owner gets the listener's.
+ */
+static __always_inline __u32 tuple_slot(const struct tw_tuple *t, __u32 netns,
+					const struct net *net, __u8 *side, struct tw_proc *owner)
+{
+	struct tw_listener *lsn = port_listener(netns, t->sport);
+	struct tw_port_key k;
+	__u16 lo, hi;
+
+	*side = TW_SIDE_LOCAL;
+	if (lsn) {
+		if (owner)
+			*owner = lsn->owner;
+		if (lsn->slot == TW_NO_SLOT) {
+			local_key(&k, netns, t->sport);
+			lsn->slot = slot_for(&k);
+		}
+		return lsn->slot;
+	}
+	net_local_port_range(net, &lo, &hi);
+	if ((t->sport < lo || t->sport > hi) && t->dport >= lo && t->dport <= hi) {
+		local_key(&k, netns, t->sport);
+		return slot_for(&k);
+	}
+	__builtin_memset(&k, 0, sizeof(k));
+	k.netns = netns;
+	k.port = t->dport;
+	k.side = TW_SIDE_REMOTE;
+	k.family = t->family;
+	__builtin_memcpy(k.addr, t->daddr, TW_ADDR_LEN);
+	*side = TW_SIDE_REMOTE;
+	return slot_for(&k);
 }
 
 static __always_inline void peak_raise(__u64 *peak, __u64 now)
@@ -147,11 +236,14 @@ static __always_inline void peak_raise(__u64 *peak, __u64 now)
 	}
 }
 
-static __always_inline void port_count(const struct tw_port_key *k, enum port_field what)
+static __always_inline void port_count(__u32 slot, enum port_field what)
 {
-	struct tw_port_val *v = port_val(k);
+	struct tw_port_val *v;
 	__s64 now;
 
+	if (slot >= TW_PORT_SLOTS)
+		return;
+	v = bpf_map_lookup_elem(&port_ctr, &slot);
 	if (!v)
 		return;
 	switch (what) {

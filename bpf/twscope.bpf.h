@@ -33,12 +33,6 @@ struct {
 	__type(value, __u64);
 } totals SEC(".maps") __weak;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct tw_port_key);
-	__type(value, struct tw_port_val);
-} ports SEC(".maps") __weak;
 
 
 /* (netns, port) pairs that have or had a TCP listener, with its owner: their TIME_WAITs are side
@@ -48,11 +42,17 @@ struct tw_listen_key {
 	__u32 port;
 };
 
+struct tw_listener {
+	struct tw_proc owner; /* uid only when seeded at start: no process named yet */
+	__u32 slot;	      /* counters of the port's side local, TW_NO_SLOT until needed */
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct tw_listen_key);
-	__type(value, struct tw_proc);
+	__type(value, struct tw_listener);
 } listen_ports SEC(".maps") __weak;
 
 /* Atomic even per CPU: a softirq program can interrupt a process-context one on this CPU. */
@@ -62,6 +62,15 @@ static __always_inline void total_add(__u32 idx, __u64 n)
 
 	if (v)
 		__sync_fetch_and_add(v, n);
+}
+
+/* A pointer as a plain number: the verifier allows no multiply or shift on a pointer register. */
+static __always_inline __u64 ptr_value(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
 }
 
 static __always_inline bool port_wanted(__u16 port)

@@ -183,12 +183,19 @@ struct tw_owner_rec {
 	char comm[TW_COMM_LEN];
 };
 
-/* Per-port TIME_WAIT and bind error counters, keyed by tw_port_key. */
+/*
+ * Per-port TIME_WAIT and bind error counters: a tw_port_key names a counter slot (hash
+ * port_slot), the counters sit in an array (port_ctr) at that slot. Side local is keyed by the
+ * port alone (family 0): a dual-stack listener serves both families.
+ */
+#define TW_PORT_SLOTS 16384
+#define TW_NO_SLOT 0xffffffffu
+
 struct tw_port_key {
 	__u32 netns;
 	__u16 port;
 	__u8 side;
-	__u8 family;
+	__u8 family;		/* side remote only */
 	__u8 addr[TW_ADDR_LEN]; /* remote address for side remote, zero for local */
 };
 
@@ -202,15 +209,24 @@ struct tw_port_val {
 	__u64 bind_errors;
 };
 
-/* A TIME_WAIT socket being tracked, keyed by its timer's address. */
+/*
+ * A TIME_WAIT socket being tracked: one slot of an open-addressing table in an array, found by
+ * its timer's address (never printed). Lock-free: a slot is claimed with a compare-and-swap.
+ */
+#define TW_LIVE_EMPTY 0
+#define TW_LIVE_DELETED 1
+
 struct tw_live {
+	__u64 timer; /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
 	__u64 enter_ns;
-	struct tw_port_key key;
 	struct tw_tuple t;
 	struct tw_proc proc;
-	__u8 flags;
-	__u8 counted; /* included in the per-port map (passed the filters) */
-	__u8 pad[6];
+	__u32 slot;  /* per-port counters, TW_NO_SLOT when not counted per port */
+	__u32 netns;
+	__u8 flags;  /* enum tw_flags */
+	__u8 side;
+	__u8 wanted; /* passed the filters: events are sent */
+	__u8 pad[5];
 };
 
 /* Read-only knobs set by user space between open and load. */
@@ -222,6 +238,8 @@ struct tw_config {
 	__u8 events;         /* enum tw_event_mask */
 	__u8 port_filter;    /* ports[] is in use */
 	__u32 wakeup_bytes;  /* ring buffer data that triggers a wakeup */
+	__u32 live_mask;     /* slots of the live table - 1, a power of two - 1 */
+	__u32 pad;
 	__u64 ports[TW_PORT_WORDS];
 };
 

@@ -19,6 +19,7 @@ enum {
 	OPT_TOP,
 	OPT_WINDOW,
 	OPT_RINGBUF,
+	OPT_MAX_TW,
 };
 
 static const struct argp_option options[] = {
@@ -37,6 +38,7 @@ static const struct argp_option options[] = {
 	{ "top", OPT_TOP, "N", 0, "timeline and metrics rows before \"other\" (default 20)", 0 },
 	{ "window", OPT_WINDOW, "SECS", 0, "timeline history kept per port (default 3600)", 0 },
 	{ "ringbuf", OPT_RINGBUF, "KB", 0, "ring buffer size (default 4096, a power of two)", 0 },
+	{ "max-tw", OPT_MAX_TW, "N", 0, "TIME_WAIT sockets tracked at once (default 131072)", 0 },
 	{ "help", 'h', NULL, 0, "show this help", 0 },
 	{ "version", 'V', NULL, 0, "show the version", 0 },
 	{},
@@ -263,6 +265,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				    arg);
 		o->ringbuf_kb = v;
 		break;
+	case OPT_MAX_TW:
+		if (parse_uint(arg, 1024, 1 << 22, &v))
+			return fail(ps, "bad --max-tw '%s': expected a number from 1024 to 4194304", arg);
+		/* the table is open-addressed: twice the sockets, rounded up to a power of two */
+		o->max_tw = 1024;
+		while (o->max_tw < 2 * v)
+			o->max_tw *= 2;
+		break;
 	case 'h':
 		o->help = true;
 		break;
@@ -298,6 +308,7 @@ static void defaults(struct tw_opts *o)
 	o->top = 20;
 	o->window_s = 3600;
 	o->ringbuf_kb = 4096;
+	o->max_tw = 1 << 18;
 }
 
 int cli__parse(struct tw_opts *o, int argc, char **argv, char *err, size_t errlen)

@@ -28,6 +28,7 @@ struct tw_opts {
 	unsigned int top;	/* timeline rows before "other" */
 	unsigned int window_s;	/* timeline history */
 	unsigned int ringbuf_kb;
+	unsigned int max_tw;	/* live TIME_WAIT table slots, a power of two */
 };
 
 /*

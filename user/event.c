@@ -19,7 +19,8 @@ _Static_assert(sizeof(struct tw_bind_rec) == 104, "tw_bind_rec layout");
 _Static_assert(sizeof(struct tw_holder_rec) == 88, "tw_holder_rec layout");
 _Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
 _Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
-_Static_assert(sizeof(struct tw_live) == 104, "tw_live layout");
+_Static_assert(sizeof(struct tw_live) == 96, "tw_live layout");
+_Static_assert(sizeof(struct tw_port_val) == 56, "tw_port_val layout");
 
 static const size_t rec_size[TW_REC_MAX] = {
 	[TW_REC_STATE] = sizeof(struct tw_state_rec),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include "agg.h"
 #include "loader.h"
 #include "netns.h"
 #include "twscope.skel.h"
@@ -173,6 +175,8 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	for (int i = 0; i < o->nports; i++)
 		cfg->ports[o->ports[i] >> 6] |= 1ULL << (o->ports[i] & 63);
 	bpf_map__set_max_entries(l->skel->maps.events, o->ringbuf_kb * 1024);
+	bpf_map__set_max_entries(l->skel->maps.live, o->max_tw);
+	cfg->live_mask = o->max_tw - 1;
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
@@ -189,6 +193,14 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), fn, ctx, NULL);
 	if (!l->rb)
 		return fail(err, len, "cannot map the ring buffer: %s", strerror(errno));
+	l->ctr_len = TW_PORT_SLOTS * sizeof(struct tw_port_val);
+	l->ctr = mmap(NULL, l->ctr_len, PROT_READ, MAP_SHARED, bpf_map__fd(l->skel->maps.port_ctr),
+		      0);
+	l->slot_keys = calloc(TW_PORT_SLOTS, sizeof(*l->slot_keys));
+	if (l->ctr == MAP_FAILED || !l->slot_keys) {
+		l->ctr = NULL;
+		return fail(err, len, "cannot map the port counters: %s", strerror(errno));
+	}
 	return 0;
 }
 
@@ -315,9 +327,41 @@ int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW
 	return 0;
 }
 
-int loader__ports_fd(struct loader *l)
+/* Learns the keys of slots handed out since the last call (slots are never given back). */
+static void refresh_slot_keys(struct loader *l)
 {
-	return bpf_map__fd(l->skel->maps.ports);
+	int fd = bpf_map__fd(l->skel->maps.port_slot);
+	uint32_t used = l->skel->bss->port_slots_used, slot;
+	struct tw_port_key key, next;
+	void *prev = NULL;
+
+	if (used == l->slots_known)
+		return;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &slot) == 0 && slot < TW_PORT_SLOTS)
+			l->slot_keys[slot] = next;
+		key = next;
+		prev = &key;
+	}
+	l->slots_known = used;
+}
+
+size_t loader__ports(struct loader *l, struct port_row *rows, size_t max)
+{
+	size_t n = 0;
+
+	refresh_slot_keys(l);
+	for (uint32_t i = 0; i < TW_PORT_SLOTS && i < l->slots_known && n < max; i++) {
+		const struct tw_port_val *v = &l->ctr[i];
+
+		/* a slot lost to a race between CPUs keeps a zero key and zero counts */
+		if (!l->slot_keys[i].netns)
+			continue;
+		rows[n].key = l->slot_keys[i];
+		memcpy(&rows[n].val, (const void *)v, sizeof(*v));
+		n++;
+	}
+	return n;
 }
 
 void loader__free(struct loader *l)
@@ -325,6 +369,9 @@ void loader__free(struct loader *l)
 	if (!l)
 		return;
 	ring_buffer__free(l->rb);
+	if (l->ctr)
+		munmap((void *)l->ctr, l->ctr_len);
+	free(l->slot_keys);
 	twscope_bpf__destroy(l->skel);
 	free(l->percpu);
 	memset(l, 0, sizeof(*l));

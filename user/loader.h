@@ -12,11 +12,17 @@
 
 struct twscope_bpf;
 
+struct port_row;
+
 struct loader {
 	struct twscope_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
-	uint64_t *percpu; /* scratch for per-CPU lookups */
+	uint64_t *percpu;	       /* scratch for per-CPU lookups */
+	const struct tw_port_val *ctr; /* the port_ctr array, mapped read-only */
+	size_t ctr_len;
+	struct tw_port_key *slot_keys; /* key of each counter slot */
+	uint32_t slots_known;
 };
 
 /* Root, BTF, tracefs (mounted here when absent: *mounted set), tracepoints; -errno + message. */
@@ -31,7 +37,8 @@ int loader__seed(struct loader *l, size_t *nnetns);
 void loader__flush(struct loader *l);
 /* Host-wide totals (summed over CPUs) and bind errors by call and errno. */
 int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW_BIND_ERR_SLOTS]);
-int loader__ports_fd(struct loader *l);
+/* Every per-port counter row, up to max; returns the count. */
+size_t loader__ports(struct loader *l, struct port_row *rows, size_t max);
 /* Runs one iterator program; the caller set skel->bss->iter_args. Fills a malloc'd buffer. */
 int loader__iter(struct loader *l, int which, void **data, size_t *len);
 struct tw_iter_args *loader__iter_args(struct loader *l);

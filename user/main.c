@@ -32,7 +32,7 @@
 #define TICK_NS (100 * 1000000ULL)
 #define BIND_WINDOW_NS NSEC
 #define OUT_FLUSH_BYTES (64 * 1024)
-#define MAX_PORT_ROWS 65536
+#define MAX_PORT_ROWS TW_PORT_SLOTS
 
 struct app {
 	struct tw_opts o;
@@ -128,20 +128,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 
 static size_t read_ports(struct app *a)
 {
-	int fd = loader__ports_fd(&a->l);
-	struct tw_port_key key, next;
-	size_t n = 0;
-	void *prev = NULL;
-
-	while (n < MAX_PORT_ROWS && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &a->rows[n].val) == 0) {
-			a->rows[n].key = next;
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
-	return n;
+	return loader__ports(&a->l, a->rows, MAX_PORT_ROWS);
 }
 
 static void read_totals(struct app *a, struct totals *t)

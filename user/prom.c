@@ -60,11 +60,12 @@ static void help(struct buf *b, const char *name, const char *type, const char *
 static void port_labels(struct buf *b, const struct tw_port_key *k)
 {
 	char addr[ADDR_STR_LEN] = "";
+	bool remote = k->side == TW_SIDE_REMOTE;
 
-	if (k->side == TW_SIDE_REMOTE)
+	if (remote)
 		fmt_addr(k->family, k->addr, addr, sizeof(addr));
 	buf__printf(b, "{side=\"%s\",port=\"%u\",addr=\"%s\",family=\"%s\",netns=\"%u\"}",
-		    side_name(k->side), k->port, addr, family_name(k->family), k->netns);
+		    side_name(k->side), k->port, addr, remote ? family_name(k->family) : "", k->netns);
 }
 
 enum port_metric { PM_TW, PM_PEAK, PM_ENTERED, PM_EXPIRED, PM_KILLED, PM_OVERFLOW, PM_BINDERR, PM_MAX };

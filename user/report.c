@@ -36,8 +36,8 @@ static void json_port(struct jw *w, const struct agg_series *s)
 	jw__str(w, "side", side_name(s->key.side));
 	jw__u64(w, "port", s->key.port);
 	jw__u64(w, "netns", s->key.netns);
-	jw__str(w, "family", family_name(s->key.family));
 	if (s->key.side == TW_SIDE_REMOTE) {
+		jw__str(w, "family", family_name(s->key.family));
 		fmt_addr(s->key.family, s->key.addr, a, sizeof(a));
 		jw__str(w, "addr", a);
 	}

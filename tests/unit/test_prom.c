@@ -149,7 +149,7 @@ static size_t count_lines(const char *text, const char *prefix)
 static const char *label_prefix(char *s, size_t len, const char *family, uint16_t port)
 {
 	snprintf(s, len,
-		 "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"ipv4\",netns=\"%u\"}", family,
+		 "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\"}", family,
 		 port, NETNS);
 	return s;
 }
