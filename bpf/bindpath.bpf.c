@@ -124,8 +124,7 @@ static __always_inline int on_exit(long ret, __u8 call)
 		return 0;
 	hdr_fill(&r.hdr, TW_REC_BIND_ERR, sizeof(r), r.hdr.netns);
 	*out = r;
-	/* rare and time-critical: the holders must be walked before they go away */
-	bpf_ringbuf_submit(out, BPF_RB_FORCE_WAKEUP);
+	rb_submit(out, true);
 	return 0;
 }
 

@@ -7,8 +7,6 @@
  */
 #include "timewait.bpf.h"
 
-extern unsigned int CONFIG_HZ __kconfig __weak;
-
 #define TCP_TIMEWAIT_LEN_S 60
 
 struct tw_iter_args iter_args = {};
@@ -34,9 +32,7 @@ static __always_inline __u64 sock_ino(const struct sock *sk)
 static __always_inline __s64 jiffies_left_ms(unsigned long expires)
 {
 	__s64 left = (__s64)(expires - bpf_jiffies64());
-	__u32 hz = CONFIG_HZ ? CONFIG_HZ : 250;
-
-	return left > 0 ? (__s64)((__u64)left * 1000 / hz) : 0;
+	return left > 0 ? (__s64)((__u64)left * 1000 / kernel_hz()) : 0;
 }
 
 /* Start-up seeding: one pass sees listeners first (listening hash), then TIME_WAITs. */
@@ -45,8 +41,10 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 {
 	struct tcp_timewait_sock *ttw;
 	struct inet_timewait_sock *tw;
+	struct tw_proc owner = {};
 	struct tw_live *l;
 	__u64 timer;
+	__u32 at;
 	__s64 left_ms, life_ms;
 
 	if (skc->skc_state == TCP_LISTEN) {
@@ -67,7 +65,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	if (!tw->tw_timer.entry.pprev)
 		return;
 	timer = ptr_value(&tw->tw_timer);
-	if (live_find(timer))
+	if (live_find(timer, &at))
 		return; /* tracked already: armed after the programs were attached */
 	l = live_insert(timer);
 	if (!l)
@@ -77,18 +75,20 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 			  TCP_TIMEWAIT_LEN_S * 1000 :
 			  (__s64)((__u64)(__u32)BPF_CORE_READ(tw, __tw_common.skc_net.net,
 							      ipv4.sysctl_tcp_fin_timeout) *
-				  1000 / (CONFIG_HZ ? CONFIG_HZ : 250));
-	l->enter_ns = bpf_ktime_get_ns() - (life_ms > left_ms ? (life_ms - left_ms) * 1000000 : 0);
+				  1000 / kernel_hz());
+	l->enter_jiffies = bpf_jiffies64() -
+			   (life_ms > left_ms ? (__u64)(life_ms - left_ms) * kernel_hz() / 1000 : 0);
 	l->flags = TW_F_SEEDED | TW_F_COMPLETE;
-	l->t = *t;
+	live_set_tuple(l, t);
 	l->netns = netns;
-	__builtin_memset(&l->proc, 0, sizeof(l->proc));
+	l->pid = 0;
 	l->slot = TW_NO_SLOT;
 	l->wanted = tuple_wanted(netns, t->family, t->sport, t->dport);
 	total_add(TW_TOT_TW_SEEDED, 1);
 	if (!l->wanted)
 		return;
-	l->slot = tuple_slot(t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &l->proc);
+	l->slot = tuple_slot(t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
+	l->pid = owner.pid;
 	port_count(l->slot, PORT_SEED);
 }
 

@@ -69,28 +69,41 @@ static __always_inline bool tw_table_full(const struct sock *sk)
 	return refs - 1 >= max;
 }
 
+/*
+ * The tw's substate: tcp_fin() sets SOCK_DONE before tcp_time_wait(sk, TCP_TIME_WAIT); the
+ * FIN_WAIT2 substate comes from an ACK of our FIN with no FIN from the peer yet.
+ */
+static __always_inline __u8 tw_substate_of(const struct sock *sk, int oldstate)
+{
+	int done = bpf_core_enum_value(enum sock_flags, SOCK_DONE);
+
+	if (oldstate == TCP_CLOSING || ((sk->__sk_common.skc_flags >> done) & 1))
+		return TCP_TIME_WAIT;
+	return TCP_FIN_WAIT2;
+}
+
 static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_armed *a,
-					  const struct sock *sk)
+					  const struct sock *sk, const struct tw_proc *owner,
+					  int oldstate)
 {
 	struct tw_enter_rec *r;
 
-	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(l->proc.pid))
+	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(owner->pid))
 		return;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
 		return;
 	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->netns);
-	r->hdr.ts_ns = l->enter_ns;
-	r->t = l->t;
-	r->proc = l->proc;
+	live_get_tuple(l, &r->t);
+	r->proc = *owner;
 	r->expires_in_ns = a->expires_in_ns;
-	r->substate = a->substate;
+	r->substate = tw_substate_of(sk, oldstate);
 	/* inet_twsk_alloc() copies both from the socket */
 	r->reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
 	r->reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
 	r->side = l->side;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
-	bpf_ringbuf_submit(r, rb_flags());
+	rb_submit(r, false);
 }
 
 static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
@@ -106,18 +119,19 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 	hdr_fill(&r->hdr, TW_REC_TW_OVERFLOW, sizeof(*r), netns);
 	r->t = *t;
 	r->proc = *owner;
-	bpf_ringbuf_submit(r, rb_flags());
+	rb_submit(r, false);
 }
 
 /* FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before. */
-static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known)
+static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known,
+					 int oldstate)
 {
 	const struct net *net = sk->__sk_common.skc_net.net;
 	struct tw_proc listener = {};
 	struct tw_tuple t = {};
 	struct tw_armed a;
 	struct tw_live *l;
-	__u32 netns = net_inum(net), slot;
+	__u32 netns = net_inum(net), slot, at;
 	__u8 side;
 
 	tuple_btf(&t, sk);
@@ -133,10 +147,10 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 		emit_overflow(&t, netns, known && known->pid ? known : &listener);
 		return;
 	}
-	l = live_find(a.timer);
+	l = live_find(a.timer, &at);
 	if (!l)
 		return; /* killed on another CPU before this close, or the table is full */
-	l->t = t;
+	live_set_tuple(l, &t);
 	l->netns = netns;
 	l->flags |= TW_F_COMPLETE;
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
@@ -144,9 +158,11 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	l->wanted = 1;
 	l->slot = tuple_slot(&t, netns, net, &l->side, &listener);
 	/* the owner: the socket's, else the server's when this side serves the port */
-	l->proc = known && known->pid ? *known : listener;
+	if (known && known->pid)
+		listener = *known;
+	l->pid = listener.pid;
 	port_count(l->slot, PORT_ENTER);
-	emit_tw_enter(l, &a, sk);
+	emit_tw_enter(l, &a, sk, &listener, oldstate);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -184,7 +200,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
 	} else if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
-		fin_to_close(sk, known);
+		fin_to_close(sk, known, oldstate);
 	}
 
 	if (!(cfg.events & TW_EV_STATE))
@@ -205,7 +221,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	r->oldstate = oldstate;
 	r->newstate = newstate;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
-	bpf_ringbuf_submit(r, rb_flags());
+	rb_submit(r, false);
 	return 0;
 }
 

@@ -12,8 +12,6 @@
  */
 #include "timewait.bpf.h"
 
-extern unsigned int CONFIG_HZ __kconfig __weak;
-
 #define NSEC_PER_SEC 1000000000ULL
 /* A normal expiry follows its cancel within microseconds; older parked cancels were kills. */
 #define EXPIRY_GRACE_NS NSEC_PER_SEC
@@ -21,9 +19,17 @@ extern unsigned int CONFIG_HZ __kconfig __weak;
 struct tw_pend {
 	__u64 timer;
 	__u64 ts_ns;
+	__u64 scratch; /* a pointer stored and read back is a plain number to the verifier */
 	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
 	__u8 pad[7];
 };
+
+/* The timer's address as a number, without the helper call of ptr_value(). */
+static __always_inline __u64 timer_value(struct tw_pend *p, const struct timer_list *timer)
+{
+	*(volatile __u64 *)&p->scratch = (__u64)timer;
+	return *(volatile __u64 *)&p->scratch;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -34,9 +40,7 @@ struct {
 
 static __always_inline __u64 jiffies_to_ns(__s64 j)
 {
-	__u32 hz = CONFIG_HZ ? CONFIG_HZ : 250;
-
-	return j > 0 ? j * (NSEC_PER_SEC / hz) : 0;
+	return j > 0 ? j * (NSEC_PER_SEC / kernel_hz()) : 0;
 }
 
 static __always_inline bool is_tw_timer(const struct timer_list *timer)
@@ -49,30 +53,33 @@ __u32 port_slots_used = 0;
 /* Ends the tracked life of a tw: counters, gauge, event, then forget it. */
 static __noinline void tw_exit(__u64 timer, __u8 reason)
 {
-	struct tw_live *l = live_find(timer);
 	struct tw_exit_rec *r;
+	struct tw_live *l;
+	__u32 at;
 
+	l = live_find(timer, &at);
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
 	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
 	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
-	if (l->wanted && (cfg.events & TW_EV_TW) && pid_wanted(l->proc.pid)) {
+	if (l->wanted && (cfg.events & TW_EV_TW) && pid_wanted(l->pid)) {
 		r = rb_reserve(sizeof(*r));
 		if (r) {
 			hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->netns);
-			r->t = l->t;
-			r->proc = l->proc;
-			r->age_ns = r->hdr.ts_ns - l->enter_ns;
+			live_get_tuple(l, &r->t);
+			__builtin_memset(&r->proc, 0, sizeof(r->proc));
+			r->proc.pid = l->pid;
+			r->age_ns = jiffies_age_ns(l->enter_jiffies);
 			r->reason = reason;
 			r->side = l->side;
 			r->flags = l->flags;
 			__builtin_memset(r->pad, 0, sizeof(r->pad));
-			bpf_ringbuf_submit(r, rb_flags());
+			rb_submit(r, false);
 		}
 	}
-	l->timer = TW_LIVE_DELETED;
+	live_delete(l, at, timer);
 }
 
 /* A parked cancel of another timer was a kill: nothing re-armed or expired it. Inlined: every
@@ -120,18 +127,12 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 		total_add(TW_TOT_TW_REARMED, 1);
 		return 0;
 	}
-	tp = ptr_value(timer);
-	/* an entry under this address is a tw whose end was missed: it is gone now */
-	l = live_find(tp);
-	if (l) {
-		total_add(TW_TOT_TW_UNTRACKED, 1);
-		l->timer = TW_LIVE_DELETED;
-	}
+	tp = timer_value(p, timer);
 	total_add(TW_TOT_TW_ENTERED, 1);
 	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
 	l = live_insert(tp);
 	if (l) {
-		l->enter_ns = bpf_ktime_get_ns();
+		l->enter_jiffies = bpf_jiffies64();
 		l->flags = 0;
 		l->wanted = 0;
 		l->slot = TW_NO_SLOT;
@@ -139,7 +140,7 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 		total_add(TW_TOT_TW_MAP_FULL, 1);
 	}
 	tw = tw_of_timer(timer);
-	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash), BPF_CORE_READ(tw, tw_substate),
+	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash),
 		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()));
 	return 0;
 }
@@ -161,9 +162,11 @@ int BPF_PROG(tw_timer_expire, struct timer_list *timer, unsigned long baseclk)
 
 	if (!is_tw_timer(timer))
 		return 0;
-	if (p && p->timer == (__u64)timer)
+	if (!p)
+		return 0;
+	if (p->timer == (__u64)timer)
 		p->timer = 0;
-	tw_exit(ptr_value(timer), TW_EXIT_EXPIRED);
+	tw_exit(timer_value(p, timer), TW_EXIT_EXPIRED);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << 17);
+	__uint(map_flags, BPF_F_MMAPABLE); /* page-aligned values: a slot is one cache line */
 	__type(key, __u32);
 	__type(value, struct tw_live);
 } live SEC(".maps") __weak;
@@ -47,8 +48,7 @@ struct tw_armed {
 	__u64 timer;
 	__u64 expires_in_ns;
 	__u32 hash; /* sk_hash, copied into the tw by inet_twsk_alloc() */
-	__u8 substate;
-	__u8 pad[3];
+	__u32 pad;
 };
 
 struct tw_armed_stack {
@@ -78,7 +78,8 @@ static __always_inline __u32 live_hash(__u64 timer)
 	return (__u32)((timer * 0x9E3779B97F4A7C15ULL) >> 32);
 }
 
-static __always_inline struct tw_live *live_find(__u64 timer)
+/* The slot of timer, its index in *at; NULL when not tracked. */
+static __always_inline struct tw_live *live_find(__u64 timer, __u32 *at)
 {
 	__u32 h = live_hash(timer), idx;
 	struct tw_live *e;
@@ -88,8 +89,10 @@ static __always_inline struct tw_live *live_find(__u64 timer)
 		e = bpf_map_lookup_elem(&live, &idx);
 		if (!e || e->timer == TW_LIVE_EMPTY)
 			return NULL;
-		if (e->timer == timer)
+		if (e->timer == timer) {
+			*at = idx;
 			return e;
+		}
 	}
 	return NULL;
 }
@@ -114,7 +117,55 @@ static __always_inline struct tw_live *live_insert(__u64 timer)
 	return NULL;
 }
 
-static __always_inline void armed_push(__u64 timer, __u32 hash, __u8 substate, __u64 expires_ns)
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u32 kernel_hz(void)
+{
+	return CONFIG_HZ ? CONFIG_HZ : 250;
+}
+
+/* Milliseconds since a jiffies stamp (32-bit arithmetic: ages below 49 days at HZ=1000). */
+static __always_inline __u64 jiffies_age_ns(__u32 stamp)
+{
+	return (__u64)(__u32)((__u32)bpf_jiffies64() - stamp) * (1000000000ULL / kernel_hz());
+}
+
+/* The tuple kept in a live slot, and back. */
+static __always_inline void live_set_tuple(struct tw_live *l, const struct tw_tuple *t)
+{
+	__builtin_memcpy(l->saddr, t->saddr, TW_ADDR_LEN);
+	__builtin_memcpy(l->daddr, t->daddr, TW_ADDR_LEN);
+	l->sport = t->sport;
+	l->dport = t->dport;
+	l->v6 = t->family == AF_INET6;
+}
+
+static __always_inline void live_get_tuple(const struct tw_live *l, struct tw_tuple *t)
+{
+	__builtin_memcpy(t->saddr, l->saddr, TW_ADDR_LEN);
+	__builtin_memcpy(t->daddr, l->daddr, TW_ADDR_LEN);
+	t->sport = l->sport;
+	t->dport = l->dport;
+	t->family = l->v6 ? AF_INET6 : AF_INET;
+	t->pad = 0;
+}
+
+/*
+ * Frees a slot. A tombstone keeps later keys of the probe chain reachable; when the next slot is
+ * empty no chain passes here, and the slot goes back to empty so lookups stay short under churn.
+ */
+static __always_inline void live_delete(struct tw_live *e, __u32 at, __u64 timer)
+{
+	__u32 idx = (at + 1) & cfg.live_mask;
+	struct tw_live *next = bpf_map_lookup_elem(&live, &idx);
+
+	if (next && next->timer == TW_LIVE_EMPTY)
+		__sync_val_compare_and_swap(&e->timer, timer, TW_LIVE_EMPTY);
+	else
+		e->timer = TW_LIVE_DELETED;
+}
+
+static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns)
 {
 	__u32 zero = 0, i;
 	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
@@ -125,7 +176,6 @@ static __always_inline void armed_push(__u64 timer, __u32 hash, __u8 substate, _
 	i = st->depth < TW_ARMED_SLOTS ? st->depth : TW_ARMED_SLOTS - 1;
 	st->slot[i].timer = timer;
 	st->slot[i].hash = hash;
-	st->slot[i].substate = substate;
 	st->slot[i].expires_in_ns = expires_ns;
 	st->depth = i + 1;
 }

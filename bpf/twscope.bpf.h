@@ -20,10 +20,20 @@
 
 extern const volatile struct tw_config cfg;
 
-/* Sized by user space with bpf_map__set_max_entries before load. */
-struct {
+/*
+ * One ring buffer per CPU, created and sized by user space: a single ring's reserve lock is
+ * shared by every CPU and costs more than the event itself under load.
+ */
+struct rb_inner {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
+	__uint(max_entries, 1 << 21);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct rb_inner);
 } events SEC(".maps") __weak;
 
 struct {
@@ -48,8 +58,9 @@ struct tw_listener {
 	__u32 pad;
 };
 
+/* A plain hash: an LRU lookup writes its reference bit, and each TIME_WAIT looks up here. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct tw_listen_key);
 	__type(value, struct tw_listener);
@@ -137,21 +148,34 @@ static __always_inline void proc_current(struct tw_proc *p)
 	bpf_get_current_comm(p->comm, sizeof(p->comm));
 }
 
-/* Batches wakeups: user space is woken only once enough data is queued, else it polls. */
-static __always_inline __u64 rb_flags(void)
+static __always_inline void *cpu_ring(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&events, &cpu);
 }
 
 static __always_inline void *rb_reserve(__u32 size)
 {
-	void *r = bpf_ringbuf_reserve(&events, size, 0);
+	void *ring = cpu_ring(), *r = NULL;
 
+	if (ring)
+		r = bpf_ringbuf_reserve(ring, size, 0);
 	if (!r)
 		total_add(TW_TOT_LOST_EVENTS, 1);
 	return r;
+}
+
+/* Batches wakeups: user space is woken once enough data is queued, else it polls; urgent
+ * records (bind errors: their holders must be walked soon) wake it at once. */
+static __always_inline void rb_submit(void *rec, bool urgent)
+{
+	void *ring = cpu_ring();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (urgent || (ring && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes))
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
 }
 
 static __always_inline void hdr_fill(struct tw_hdr *h, __u16 type, __u16 size, __u32 netns)

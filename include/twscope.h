@@ -212,21 +212,25 @@ struct tw_port_val {
 /*
  * A TIME_WAIT socket being tracked: one slot of an open-addressing table in an array, found by
  * its timer's address (never printed). Lock-free: a slot is claimed with a compare-and-swap.
+ * One cache line per slot (the array is page-aligned): lookups of a big table miss the cache.
  */
 #define TW_LIVE_EMPTY 0
 #define TW_LIVE_DELETED 1
 
 struct tw_live {
-	__u64 timer; /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
-	__u64 enter_ns;
-	struct tw_tuple t;
-	struct tw_proc proc;
-	__u32 slot;  /* per-port counters, TW_NO_SLOT when not counted per port */
+	__u64 timer;	   /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
+	__u32 enter_jiffies; /* low 32 bits of jiffies: clock reads cost ~50 ns in a VM */
+	__u32 slot;	   /* per-port counters, TW_NO_SLOT when not counted per port */
+	__u8 saddr[TW_ADDR_LEN];
+	__u8 daddr[TW_ADDR_LEN];
+	__u16 sport;
+	__u16 dport;
 	__u32 netns;
-	__u8 flags;  /* enum tw_flags */
+	__u32 pid;	   /* owner; the comm comes with the tw_enter event */
+	__u8 flags;	   /* enum tw_flags */
 	__u8 side;
-	__u8 wanted; /* passed the filters: events are sent */
-	__u8 pad[5];
+	__u8 wanted;	   /* passed the filters: events are sent */
+	__u8 v6;
 };
 
 /* Read-only knobs set by user space between open and load. */

@@ -41,7 +41,7 @@ static int buf_grow(struct buf *b, size_t need)
 	return 0;
 }
 
-int buf__put(struct buf *b, const void *p, size_t n)
+int buf__put_slow(struct buf *b, const void *p, size_t n)
 {
 	int err = buf_grow(b, n);
 
@@ -51,16 +51,6 @@ int buf__put(struct buf *b, const void *p, size_t n)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return 0;
-}
-
-int buf__putc(struct buf *b, char c)
-{
-	return buf__put(b, &c, 1);
-}
-
-int buf__puts(struct buf *b, const char *s)
-{
-	return buf__put(b, s, strlen(s));
 }
 
 int buf__vprintf(struct buf *b, const char *fmt, va_list ap)

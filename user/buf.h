@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *data;
@@ -15,9 +16,32 @@ struct buf {
 
 void buf__reset(struct buf *b);
 void buf__free(struct buf *b);
-int buf__put(struct buf *b, const void *p, size_t n);
-int buf__putc(struct buf *b, char c);
-int buf__puts(struct buf *b, const char *s);
+int buf__put_slow(struct buf *b, const void *p, size_t n);
+
+/* Inline while the room is there: the renderers append a few bytes at a time, per event. */
+static inline int buf__put(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap || b->err)
+		return buf__put_slow(b, p, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static inline int buf__putc(struct buf *b, char c)
+{
+	if (b->len + 2 > b->cap || b->err)
+		return buf__put_slow(b, &c, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static inline int buf__puts(struct buf *b, const char *s)
+{
+	return buf__put(b, s, strlen(s));
+}
 int buf__printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf__vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Decimal without printf: the renderers run once per event. */

@@ -16,10 +16,13 @@ _Static_assert(sizeof(struct tw_enter_rec) == 96, "tw_enter_rec layout");
 _Static_assert(sizeof(struct tw_exit_rec) == 96, "tw_exit_rec layout");
 _Static_assert(sizeof(struct tw_overflow_rec) == 80, "tw_overflow_rec layout");
 _Static_assert(sizeof(struct tw_bind_rec) == 104, "tw_bind_rec layout");
+_Static_assert(sizeof(struct tw_bind_rec) >= sizeof(struct tw_state_rec) &&
+		       sizeof(struct tw_bind_rec) >= sizeof(struct tw_enter_rec),
+	       "the bind record is the largest ring buffer record");
 _Static_assert(sizeof(struct tw_holder_rec) == 88, "tw_holder_rec layout");
 _Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
 _Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
-_Static_assert(sizeof(struct tw_live) == 96, "tw_live layout");
+_Static_assert(sizeof(struct tw_live) == 64, "tw_live layout: one cache line");
 _Static_assert(sizeof(struct tw_port_val) == 56, "tw_port_val layout");
 
 static const size_t rec_size[TW_REC_MAX] = {
@@ -93,6 +96,22 @@ void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
 
 void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
 {
+	char *p = s;
+
+	/* IPv4 by hand: glibc's inet_ntop goes through sprintf, once per address per event */
+	if (family != AF_INET6 && len >= 16) {
+		for (int i = 0; i < 4; i++) {
+			unsigned int v = addr[i];
+
+			if (v >= 100)
+				*p++ = '0' + v / 100;
+			if (v >= 10)
+				*p++ = '0' + v / 10 % 10;
+			*p++ = '0' + v % 10;
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		return;
+	}
 	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, s, len))
 		snprintf(s, len, "?");
 }
@@ -123,6 +142,25 @@ void fmt_duration_ms(int64_t ms, char *s, size_t len)
 	buf__free(&b);
 }
 
+/* Learns a pid's comm from a record that has one, or fills it into one that lacks it. */
+static const struct tw_proc *proc_named(struct render_ctx *c, const struct tw_proc *p,
+					struct tw_proc *tmp)
+{
+	uint32_t i = p->pid % COMM_CACHE_SLOTS;
+
+	if (!p->pid)
+		return p;
+	if (p->comm[0]) {
+		c->comms.pid[i] = p->pid;
+		memcpy(c->comms.comm[i], p->comm, TW_COMM_LEN);
+		return p;
+	}
+	*tmp = *p;
+	if (c->comms.pid[i] == p->pid)
+		memcpy(tmp->comm, c->comms.comm[i], TW_COMM_LEN);
+	return tmp;
+}
+
 static void json_common(struct jw *w, struct render_ctx *c, const struct tw_hdr *h,
 			const char *type)
 {
@@ -139,7 +177,8 @@ static void json_proc(struct jw *w, const struct tw_proc *p)
 	if (!p->pid)
 		return;
 	jw__u64(w, "pid", p->pid);
-	jw__strn(w, "comm", p->comm, sizeof(p->comm));
+	if (p->comm[0])
+		jw__strn(w, "comm", p->comm, sizeof(p->comm));
 }
 
 static void json_tuple(struct jw *w, const struct tw_tuple *t)
@@ -224,6 +263,7 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		 uint64_t repeats, struct buf *out)
 {
 	const struct tw_hdr *h = rec;
+	struct tw_proc tmp;
 	struct jw w;
 
 	jw__init(&w, out);
@@ -233,7 +273,7 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		const struct tw_state_rec *r = rec;
 
 		json_common(&w, c, h, "state");
-		json_proc(&w, &r->proc);
+		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
 		jw__str(&w, "old", tcp_state_name(r->oldstate));
 		jw__str(&w, "new", tcp_state_name(r->newstate));
@@ -243,7 +283,7 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		const struct tw_enter_rec *r = rec;
 
 		json_common(&w, c, h, "tw_enter");
-		json_proc(&w, &r->proc);
+		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
 		jw__str(&w, "side", side_name(r->side));
 		jw__str(&w, "substate", tw_substate_name(r->substate));
@@ -256,7 +296,7 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		const struct tw_exit_rec *r = rec;
 
 		json_common(&w, c, h, "tw_exit");
-		json_proc(&w, &r->proc);
+		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
 		jw__str(&w, "side", side_name(r->side));
 		jw__str(&w, "reason", exit_reason_name(r->reason));
@@ -269,7 +309,7 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		const struct tw_overflow_rec *r = rec;
 
 		json_common(&w, c, h, "tw_overflow");
-		json_proc(&w, &r->proc);
+		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
 		break;
 	}
@@ -373,12 +413,13 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 		 uint64_t repeats, struct buf *out)
 {
 	const struct tw_hdr *h = rec;
+	struct tw_proc tmp;
 
 	switch (h->type) {
 	case TW_REC_STATE: {
 		const struct tw_state_rec *r = rec;
 
-		text_prefix(out, c, h, "state", &r->proc);
+		text_prefix(out, c, h, "state", proc_named(c, &r->proc, &tmp));
 		text_tuple(out, &r->t);
 		buf__puts(out, "  ");
 		buf__puts(out, tcp_state_name(r->oldstate));
@@ -390,7 +431,7 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 	case TW_REC_TW_ENTER: {
 		const struct tw_enter_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_enter", &r->proc);
+		text_prefix(out, c, h, "tw_enter", proc_named(c, &r->proc, &tmp));
 		text_tuple(out, &r->t);
 		buf__puts(out, "  ");
 		buf__puts(out, tw_substate_name(r->substate));
@@ -405,7 +446,7 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 	case TW_REC_TW_EXIT: {
 		const struct tw_exit_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_exit", &r->proc);
+		text_prefix(out, c, h, "tw_exit", proc_named(c, &r->proc, &tmp));
 		text_tuple(out, &r->t);
 		buf__puts(out, "  ");
 		buf__puts(out, exit_reason_name(r->reason));
@@ -417,7 +458,7 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 	case TW_REC_TW_OVERFLOW: {
 		const struct tw_overflow_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_overflow", &r->proc);
+		text_prefix(out, c, h, "tw_overflow", proc_named(c, &r->proc, &tmp));
 		text_tuple(out, &r->t);
 		buf__puts(out, "  no TIME_WAIT: tcp_max_tw_buckets reached\n");
 		break;

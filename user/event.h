@@ -19,10 +19,19 @@ struct time_cache {
 	char text[32];
 };
 
+#define COMM_CACHE_SLOTS 1024
+
+/* pid -> comm of recent events: a tw_exit carries the owner's pid only. */
+struct comm_cache {
+	uint32_t pid[COMM_CACHE_SLOTS];
+	char comm[COMM_CACHE_SLOTS][TW_COMM_LEN];
+};
+
 struct render_ctx {
 	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	struct time_cache utc;	 /* RFC 3339 seconds of the JSON ts */
 	struct time_cache local; /* HH:MM:SS of the terminal lines */
+	struct comm_cache comms;
 };
 
 /* Returns the record type when len fits it, or -EINVAL. */

@@ -103,9 +103,11 @@ void jw__key(struct jw *w, const char *key)
 	if (!w->first[w->depth])
 		buf__putc(w->b, ',');
 	w->first[w->depth] = false;
+	/* keys are this program's own identifiers: nothing to escape */
 	if (key) {
-		json_escape(w->b, key, strlen(key));
-		buf__putc(w->b, ':');
+		buf__putc(w->b, '"');
+		buf__puts(w->b, key);
+		buf__put(w->b, "\":", 2);
 	}
 }
 

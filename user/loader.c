@@ -122,6 +122,16 @@ uint64_t loader__kallsyms(const char *name)
 	return found;
 }
 
+/* Per CPU: the --ringbuf total split over the CPUs, a power of two, at least 256 KiB. */
+static size_t ring_size(unsigned int total_kb, int ncpus)
+{
+	size_t want = (size_t)total_kb * 1024 / ncpus, size = 256 * 1024;
+
+	while (size * 2 <= want)
+		size *= 2;
+	return size;
+}
+
 static char libbpf_last[512];
 
 /* libbpf is quiet unless TWSCOPE_DEBUG is set; its last warning feeds our one-line errors. */
@@ -171,10 +181,24 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	cfg->family = o->family;
 	cfg->events = o->events;
 	cfg->port_filter = o->nports > 0;
-	cfg->wakeup_bytes = o->ringbuf_kb * 1024 / 8;
+	l->ring_bytes = ring_size(o->ringbuf_kb, l->ncpus);
+	cfg->wakeup_bytes = l->ring_bytes / 8;
 	for (int i = 0; i < o->nports; i++)
 		cfg->ports[o->ports[i] >> 6] |= 1ULL << (o->ports[i] & 63);
-	bpf_map__set_max_entries(l->skel->maps.events, o->ringbuf_kb * 1024);
+	l->rings = calloc(l->ncpus, sizeof(int));
+	if (!l->rings)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+		l->rings[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, l->ring_bytes, NULL);
+		if (l->rings[cpu] < 0) {
+			l->rings[cpu] = -1;
+			return fail(err, len, "cannot create a %zu KiB ring buffer: %s",
+				    l->ring_bytes / 1024, strerror(errno));
+		}
+		l->nrings++;
+	}
+	bpf_map__set_inner_map_fd(l->skel->maps.events, l->rings[0]);
+	bpf_map__set_max_entries(l->skel->maps.events, l->ncpus);
 	bpf_map__set_max_entries(l->skel->maps.live, o->max_tw);
 	cfg->live_mask = o->max_tw - 1;
 	/* the flush program runs by test_run only */
@@ -190,9 +214,18 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	if (ret)
 		return fail(err, len, "attaching the BPF programs failed: %s%s%s", strerror(-ret),
 			    libbpf_last[0] ? ": " : "", libbpf_last);
-	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), fn, ctx, NULL);
-	if (!l->rb)
-		return fail(err, len, "cannot map the ring buffer: %s", strerror(errno));
+	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+		uint32_t key = cpu;
+
+		if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.events), &key, &l->rings[cpu], 0))
+			return fail(err, len, "cannot install the ring buffers: %s", strerror(errno));
+		if (!cpu)
+			l->rb = ring_buffer__new(l->rings[0], fn, ctx, NULL);
+		else if (l->rb && ring_buffer__add(l->rb, l->rings[cpu], fn, ctx))
+			return fail(err, len, "cannot map the ring buffers: %s", strerror(errno));
+		if (!l->rb)
+			return fail(err, len, "cannot map the ring buffer: %s", strerror(errno));
+	}
 	l->ctr_len = TW_PORT_SLOTS * sizeof(struct tw_port_val);
 	l->ctr = mmap(NULL, l->ctr_len, PROT_READ, MAP_SHARED, bpf_map__fd(l->skel->maps.port_ctr),
 		      0);
@@ -369,6 +402,9 @@ void loader__free(struct loader *l)
 	if (!l)
 		return;
 	ring_buffer__free(l->rb);
+	for (int i = 0; l->rings && i < l->nrings; i++)
+		close(l->rings[i]);
+	free(l->rings);
 	if (l->ctr)
 		munmap((void *)l->ctr, l->ctr_len);
 	free(l->slot_keys);

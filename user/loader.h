@@ -17,6 +17,9 @@ struct port_row;
 struct loader {
 	struct twscope_bpf *skel;
 	struct ring_buffer *rb;
+	int *rings; /* one ring buffer map per CPU */
+	int nrings;
+	size_t ring_bytes;
 	int ncpus;
 	uint64_t *percpu;	       /* scratch for per-CPU lookups */
 	const struct tw_port_val *ctr; /* the port_ctr array, mapped read-only */

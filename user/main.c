@@ -32,9 +32,17 @@
 #define TICK_NS (100 * 1000000ULL)
 #define BIND_WINDOW_NS NSEC
 #define OUT_FLUSH_BYTES (64 * 1024)
+#define HOLD_BACK_NS (2 * 1000000ULL)
 #define MAX_PORT_ROWS TW_PORT_SLOTS
 
+/* Room for the largest ring buffer record. */
+struct batch_rec {
+	uint64_t data[(sizeof(struct tw_bind_rec) + 7) / 8];
+};
+
 struct app {
+	struct batch_rec *batch;
+	size_t nbatch, batch_cap;
 	struct tw_opts o;
 	struct loader l;
 	struct render_ctx rc;
@@ -106,16 +114,9 @@ static int collect_holders(void *ctx, const struct tw_bind_rec *r, struct diag_s
 	return holders__collect(&a->l, r, out, n);
 }
 
-static int handle_event(void *ctx, void *data, size_t len)
+static void dispatch(struct app *a, const void *data)
 {
-	struct app *a = ctx;
-	int type = event__validate(data, len);
-
-	if (type < 0) {
-		a->bad_records++;
-		return 0;
-	}
-	if (type == TW_REC_BIND_ERR)
+	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR)
 		bindwatch__add(a->bw, data, now_ns());
 	else if (a->o.json)
 		event__json(&a->rc, data, NULL, 1, &a->out);
@@ -123,7 +124,63 @@ static int handle_event(void *ctx, void *data, size_t len)
 		event__text(&a->rc, data, NULL, 1, &a->out);
 	if (a->out.len > OUT_FLUSH_BYTES)
 		out_flush(a);
+}
+
+/* Records are copied out of the per-CPU rings, then put back in time order. */
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct app *a = ctx;
+	struct batch_rec *r;
+
+	if (event__validate(data, len) < 0) {
+		a->bad_records++;
+		return 0;
+	}
+	if (a->nbatch == a->batch_cap) {
+		size_t cap = a->batch_cap ? a->batch_cap * 2 : 1024;
+		struct batch_rec *p = realloc(a->batch, cap * sizeof(*p));
+
+		if (!p) {
+			dispatch(a, data); /* out of memory: in ring order rather than lost */
+			return 0;
+		}
+		a->batch = p;
+		a->batch_cap = cap;
+	}
+	r = &a->batch[a->nbatch++];
+	memcpy(r->data, data, ((const struct tw_hdr *)data)->size);
 	return 0;
+}
+
+static int by_time(const void *x, const void *y)
+{
+	const struct tw_hdr *a = (const void *)((const struct batch_rec *)x)->data;
+	const struct tw_hdr *b = (const void *)((const struct batch_rec *)y)->data;
+
+	return a->ts_ns < b->ts_ns ? -1 : a->ts_ns > b->ts_ns;
+}
+
+/*
+ * Consumes every ring and renders in time order. The newest records wait for the next drain: a
+ * record reserved just before on another CPU may not be committed yet. Bind errors never wait.
+ */
+static void drain(struct app *a, bool all)
+{
+	uint64_t cutoff = all ? UINT64_MAX : now_ns() - HOLD_BACK_NS;
+	size_t keep = 0;
+
+	ring_buffer__consume(a->l.rb);
+	if (a->nbatch > 1)
+		qsort(a->batch, a->nbatch, sizeof(*a->batch), by_time);
+	for (size_t i = 0; i < a->nbatch; i++) {
+		const struct tw_hdr *h = (const void *)a->batch[i].data;
+
+		if (h->ts_ns <= cutoff || h->type == TW_REC_BIND_ERR)
+			dispatch(a, h);
+		else
+			a->batch[keep++] = a->batch[i];
+	}
+	a->nbatch = keep;
 }
 
 static size_t read_ports(struct app *a)
@@ -209,7 +266,7 @@ static void tick(struct app *a)
 	uint64_t now = now_ns();
 
 	loader__flush(&a->l);
-	ring_buffer__consume(a->l.rb);
+	drain(a, false);
 	bindwatch__tick(a->bw, now);
 	if (now >= a->next_sec_ns) {
 		sample(a, now);
@@ -325,7 +382,7 @@ static int run(struct app *a)
 					tick(a);
 			}
 		}
-		ring_buffer__consume(a->l.rb);
+		drain(a, false);
 		out_flush(a);
 	}
 cleanup:
@@ -344,7 +401,7 @@ static void finish(struct app *a)
 	uint64_t now = now_ns();
 
 	loader__flush(&a->l);
-	ring_buffer__consume(a->l.rb);
+	drain(a, true);
 	bindwatch__flush(a->bw);
 	sample(a, now);
 	if (!a->out_broken)
@@ -449,6 +506,7 @@ cleanup:
 	agg__free(a.agg);
 	logfile__close(a.log);
 	free(a.rows);
+	free(a.batch);
 	buf__free(&a.out);
 	return code;
 }
