@@ -89,7 +89,7 @@ integration: twscope
 
 test:
 	$(Q)./scripts/deps.sh --test
-	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS) $(OUTPUT)/churn
 	$(Q)python3 tests/run_all.py --binary ./twscope $(UNIT_BINS)
 
 run: deps

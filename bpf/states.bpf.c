@@ -82,29 +82,6 @@ static __always_inline __u8 tw_substate_of(const struct sock *sk, int oldstate)
 	return TCP_FIN_WAIT2;
 }
 
-static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_armed *a,
-					  const struct sock *sk, const struct tw_proc *owner,
-					  int oldstate)
-{
-	struct tw_enter_rec *r;
-
-	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(owner->pid))
-		return;
-	r = rb_reserve(sizeof(*r));
-	if (!r)
-		return;
-	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->netns);
-	live_get_tuple(l, &r->t);
-	r->proc = *owner;
-	r->expires_in_ns = a->expires_in_ns;
-	r->substate = tw_substate_of(sk, oldstate);
-	/* inet_twsk_alloc() copies both from the socket */
-	r->reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
-	r->reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
-	r->side = l->side;
-	__builtin_memset(r->pad, 0, sizeof(r->pad));
-	rb_submit(r, false);
-}
 
 static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 					  const struct tw_proc *owner)
@@ -129,6 +106,8 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	const struct net *net = sk->__sk_common.skc_net.net;
 	struct tw_proc listener = {};
 	struct tw_tuple t = {};
+	struct tw_enter_info info = {};
+	struct tw_live quick = {};
 	struct tw_armed a;
 	struct tw_live *l;
 	__u32 netns = net_inum(net), slot, at;
@@ -148,25 +127,54 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 		return;
 	}
 	l = live_find(a.timer, &at);
-	if (!l)
-		return; /* killed on another CPU before this close, or the table is full */
-	live_set_tuple(l, &t);
-	l->netns = netns;
-	l->flags |= TW_F_COMPLETE;
-	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
+	if (l) {
+		live_set_tuple(l, &t);
+		l->netns = netns;
+		l->flags |= TW_F_COMPLETE;
+	}
+	if (!tuple_wanted(netns, t.family, t.sport, t.dport)) {
+		if (l)
+			__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT);
 		return;
-	l->wanted = 1;
-	l->slot = tuple_slot(&t, netns, net, &l->side, &listener);
+	}
+	slot = tuple_slot(&t, netns, net, &side, &listener);
 	/* the owner: the socket's, else the server's when this side serves the port */
 	if (known && known->pid)
 		listener = *known;
+	info.expires_in_ns = a.expires_in_ns;
+	info.substate = tw_substate_of(sk, oldstate);
+	/* inet_twsk_alloc() copies both from the socket */
+	info.reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
+	info.reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
+	port_count(slot, PORT_ENTER);
+	if (!l) {
+		if (a.untracked)
+			return;
+		/* taken out by a cancel on another CPU before this close: it ended already */
+		quick.wanted = 1;
+		quick.side = side;
+		quick.pid = listener.pid;
+		quick.netns = netns;
+		quick.enter_jiffies = bpf_jiffies64();
+		live_set_tuple(&quick, &t);
+		port_count(slot, PORT_KILLED);
+		emit_tw_enter(&quick, &info, &listener);
+		emit_tw_exit(&quick, TW_EXIT_KILLED);
+		return;
+	}
+	l->side = side;
 	l->pid = listener.pid;
-	port_count(l->slot, PORT_ENTER);
-	emit_tw_enter(l, &a, sk, &listener, oldstate);
+	l->wanted = 1;
+	emit_tw_enter(l, &info, &listener);
+	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, slot) != TW_SLOT_PENDING) {
+		/* a cancel took it out first and found no slot: it ended already */
+		port_count(slot, PORT_KILLED);
+		quick = *l;
+		emit_tw_exit(&quick, TW_EXIT_KILLED);
+	}
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate)
 {
 	struct tw_proc *known = NULL, none = {};
 	struct tw_state_rec *r;
@@ -222,6 +230,43 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	r->newstate = newstate;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
 	rb_submit(r, false);
+	return 0;
+}
+
+/* This CPU is inside handle_set_state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} in_set_state SEC(".maps");
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&in_set_state, &zero);
+
+	if (!busy)
+		return 0;
+	*busy = 1;
+	set_state(sk, oldstate, newstate);
+	*busy = 0;
+	return 0;
+}
+
+/*
+ * The kernel skips a program already running on this CPU: a softirq that interrupts
+ * handle_set_state (a hardirq's exit runs them) would lose its transitions, among them the
+ * closes that complete TIME_WAITs. This second attachment handles exactly those.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate,
+	     const int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&in_set_state, &zero);
+
+	if (busy && *busy)
+		set_state(sk, oldstate, newstate);
 	return 0;
 }
 

@@ -4,9 +4,10 @@
  * timer_start: armed (inet_twsk_hashdance_schedule) or re-armed (inet_twsk_reschedule).
  * timer_cancel: detach_timer(), both before a normal expiry and on an early kill
  * (inet_twsk_deschedule_put) or a bucket change in __mod_timer; timer_expire_entry follows
- * only the expiry, timer_start only the re-arm. A cancel is parked per CPU until the next timer
- * event on that CPU, or the flush program, tells which it was: any timer event must settle it,
- * because a killed tw's memory can be reused by a new tw (and timer) on the same CPU. The tuple, key and owner of a
+ * only the expiry, timer_start only the re-arm. A cancel takes the tw out of the live table at
+ * once (a killed tw's memory, and so its timer's address, may be reused by a new tw on any CPU)
+ * and parks it per CPU: the next timer event on that CPU, or the flush program, tells whether it
+ * was re-armed (put back), expired or killed. The tuple, key and owner of a
  * new tw are filled in from the full socket (states.bpf.c): reading them here would take a dozen
  * probe reads per TIME_WAIT.
  */
@@ -21,7 +22,9 @@ struct tw_pend {
 	__u64 ts_ns;
 	__u64 scratch; /* a pointer stored and read back is a plain number to the verifier */
 	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
-	__u8 pad[7];
+	__u8 tracked;  /* tw holds the live entry taken out at the cancel */
+	__u8 pad[6];
+	struct tw_live tw;
 };
 
 /* The timer's address as a number, without the helper call of ptr_value(). */
@@ -50,36 +53,76 @@ static __always_inline bool is_tw_timer(const struct timer_list *timer)
 
 __u32 port_slots_used = 0;
 
-/* Ends the tracked life of a tw: counters, gauge, event, then forget it. */
-static __noinline void tw_exit(__u64 timer, __u8 reason)
+/* Ends the tracked life of a tw taken out of the table: counters, gauge, event. */
+static __noinline void tw_end(struct tw_live *l, __u8 reason)
 {
-	struct tw_exit_rec *r;
+	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
+	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
+	emit_tw_exit(l, reason);
+}
+
+/*
+ * The close that completes a tw follows its timer_start within microseconds; a tw still
+ * incomplete jiffies later lost that close to the kernel's recursion guard (a preempted or
+ * interrupted program). Read what it needs from the tw itself, still valid at the cancel.
+ */
+static __noinline void complete_late(struct tw_live *l, __u64 timer)
+{
+	const struct inet_timewait_sock *tw = (const void *)(timer - bpf_core_field_offset(
+						  struct inet_timewait_sock, tw_timer));
+	const struct sock_common *skc = &tw->__tw_common;
+	struct tw_enter_info info = {};
+	struct tw_tuple t = {};
+	struct tw_proc owner = {};
+	__u32 netns;
+
+	tuple_from_skc(&t, skc);
+	netns = sk_netns(skc);
+	total_add(TW_TOT_TW_LATE, 1);
+	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
+		return;
+	live_set_tuple(l, &t);
+	l->netns = netns;
+	l->flags |= TW_F_COMPLETE;
+	l->slot = tuple_slot(&t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
+	l->pid = owner.pid;
+	l->wanted = 1;
+	port_count(l->slot, PORT_ENTER);
+	info.substate = BPF_CORE_READ(tw, tw_substate);
+	info.reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
+	info.reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
+	emit_tw_enter(l, &info, &owner);
+}
+
+/*
+ * Takes timer's entry out of the table into the parking slot. Its counters are decided now:
+ * if the close on another CPU has not given it a slot yet, it never will (it then counts the
+ * tw as entered and killed at once).
+ */
+static __always_inline void take_out(struct tw_pend *p, __u64 timer)
+{
 	struct tw_live *l;
 	__u32 at;
 
 	l = live_find(timer, &at);
+	p->tracked = l != NULL;
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
-	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
-	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
-	if (l->wanted && (cfg.events & TW_EV_TW) && pid_wanted(l->pid)) {
-		r = rb_reserve(sizeof(*r));
-		if (r) {
-			hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->netns);
-			live_get_tuple(l, &r->t);
-			__builtin_memset(&r->proc, 0, sizeof(r->proc));
-			r->proc.pid = l->pid;
-			r->age_ns = jiffies_age_ns(l->enter_jiffies);
-			r->reason = reason;
-			r->side = l->side;
-			r->flags = l->flags;
-			__builtin_memset(r->pad, 0, sizeof(r->pad));
-			rb_submit(r, false);
-		}
-	}
-	live_delete(l, at, timer);
+	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT) == TW_SLOT_PENDING &&
+	    (__u32)bpf_jiffies64() - l->enter_jiffies > 2)
+		complete_late(l, timer);
+	p->tw = *l;
+	live_delete(l);
+}
+
+/* The parked tw was not re-armed: it ended. */
+static __always_inline void pend_end(struct tw_pend *p, __u8 reason)
+{
+	p->timer = 0;
+	if (p->tracked)
+		tw_end(&p->tw, reason);
 }
 
 /* A parked cancel of another timer was a kill: nothing re-armed or expired it. Inlined: every
@@ -89,45 +132,39 @@ static __always_inline struct tw_pend *pend_settle(__u64 timer)
 	__u32 zero = 0;
 	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
 
-	if (p && p->timer && p->timer != timer && !p->expiring) {
-		__u64 old = p->timer;
-
-		p->timer = 0;
-		tw_exit(old, TW_EXIT_KILLED);
-	}
+	if (p && p->timer && p->timer != timer && !p->expiring)
+		pend_end(p, TW_EXIT_KILLED);
 	return p;
-}
-
-static __always_inline void pend_park(struct tw_pend *p, const struct timer_list *timer)
-{
-	if (p->timer) {
-		__u64 old = p->timer;
-
-		p->timer = 0;
-		tw_exit(old, TW_EXIT_KILLED);
-	}
-	p->timer = (__u64)timer;
-	p->ts_ns = bpf_ktime_get_ns();
-	p->expiring = (__s64)(bpf_jiffies64() - timer->expires) >= 0;
 }
 
 SEC("tp_btf/timer_start")
 int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expiry)
 {
-	struct inet_timewait_sock *tw;
-	struct tw_live *l;
 	__u64 tp = (__u64)timer;
 	struct tw_pend *p = pend_settle(tp);
+	struct inet_timewait_sock *tw;
+	struct tw_live *l;
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
+	tp = timer_value(p, timer);
 	if (p->timer == tp) {
-		/* FIN_WAIT2 -> TIME_WAIT or a retransmitted FIN: the same tw, not a new one */
+		/* FIN_WAIT2 -> TIME_WAIT or a retransmitted FIN: the same tw goes back in */
 		p->timer = 0;
 		total_add(TW_TOT_TW_REARMED, 1);
+		if (!p->tracked)
+			return 0;
+		l = live_insert(tp);
+		if (l) {
+			__u64 key = l->timer;
+
+			*l = p->tw;
+			l->timer = key;
+		} else {
+			total_add(TW_TOT_TW_MAP_FULL, 1);
+		}
 		return 0;
 	}
-	tp = timer_value(p, timer);
 	total_add(TW_TOT_TW_ENTERED, 1);
 	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
 	l = live_insert(tp);
@@ -135,13 +172,14 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 		l->enter_jiffies = bpf_jiffies64();
 		l->flags = 0;
 		l->wanted = 0;
-		l->slot = TW_NO_SLOT;
+		l->pid = 0;
+		l->slot = TW_SLOT_PENDING;
 	} else {
 		total_add(TW_TOT_TW_MAP_FULL, 1);
 	}
 	tw = tw_of_timer(timer);
 	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash),
-		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()));
+		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()), l != NULL);
 	return 0;
 }
 
@@ -149,9 +187,19 @@ SEC("tp_btf/timer_cancel")
 int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 {
 	struct tw_pend *p = pend_settle((__u64)timer);
+	__u64 tp;
 
-	if (p && p->timer != (__u64)timer && is_tw_timer(timer))
-		pend_park(p, timer);
+	if (!p || !is_tw_timer(timer))
+		return 0;
+	tp = timer_value(p, timer);
+	if (p->timer == tp)
+		return 0;
+	if (p->timer)
+		pend_end(p, TW_EXIT_KILLED);
+	p->timer = tp;
+	p->ts_ns = bpf_ktime_get_ns();
+	p->expiring = (__s64)(bpf_jiffies64() - timer->expires) >= 0;
+	take_out(p, tp);
 	return 0;
 }
 
@@ -159,14 +207,19 @@ SEC("tp_btf/timer_expire_entry")
 int BPF_PROG(tw_timer_expire, struct timer_list *timer, unsigned long baseclk)
 {
 	struct tw_pend *p = pend_settle((__u64)timer);
+	__u64 tp;
 
-	if (!is_tw_timer(timer))
+	if (!p || !is_tw_timer(timer))
 		return 0;
-	if (!p)
-		return 0;
-	if (p->timer == (__u64)timer)
-		p->timer = 0;
-	tw_exit(timer_value(p, timer), TW_EXIT_EXPIRED);
+	tp = timer_value(p, timer);
+	if (p->timer != tp) {
+		/* no cancel seen: the expiry path always detaches first, so take it out now */
+		if (p->timer)
+			pend_end(p, TW_EXIT_KILLED);
+		p->timer = tp;
+		take_out(p, tp);
+	}
+	pend_end(p, TW_EXIT_EXPIRED);
 	return 0;
 }
 
@@ -176,12 +229,9 @@ int tw_flush(void *ctx)
 {
 	__u32 zero = 0;
 	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
-	__u64 old;
 
 	if (!p || !p->timer || (p->expiring && bpf_ktime_get_ns() - p->ts_ns <= EXPIRY_GRACE_NS))
 		return 0;
-	old = p->timer;
-	p->timer = 0;
-	tw_exit(old, TW_EXIT_KILLED);
+	pend_end(p, TW_EXIT_KILLED);
 	return 0;
 }

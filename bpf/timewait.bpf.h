@@ -47,8 +47,8 @@ extern __u32 port_slots_used;
 struct tw_armed {
 	__u64 timer;
 	__u64 expires_in_ns;
-	__u32 hash; /* sk_hash, copied into the tw by inet_twsk_alloc() */
-	__u32 pad;
+	__u32 hash;	 /* sk_hash, copied into the tw by inet_twsk_alloc() */
+	__u32 untracked; /* the live table had no room for it */
 };
 
 struct tw_armed_stack {
@@ -151,21 +151,67 @@ static __always_inline void live_get_tuple(const struct tw_live *l, struct tw_tu
 }
 
 /*
- * Frees a slot. A tombstone keeps later keys of the probe chain reachable; when the next slot is
- * empty no chain passes here, and the slot goes back to empty so lookups stay short under churn.
+ * Frees a slot, as a tombstone: later keys of the probe chain stay reachable. Inserts reuse
+ * tombstones, and a lookup stops at its key, so only lookups of absent keys (rare) walk far.
  */
-static __always_inline void live_delete(struct tw_live *e, __u32 at, __u64 timer)
+static __always_inline void live_delete(struct tw_live *e)
 {
-	__u32 idx = (at + 1) & cfg.live_mask;
-	struct tw_live *next = bpf_map_lookup_elem(&live, &idx);
-
-	if (next && next->timer == TW_LIVE_EMPTY)
-		__sync_val_compare_and_swap(&e->timer, timer, TW_LIVE_EMPTY);
-	else
-		e->timer = TW_LIVE_DELETED;
+	e->timer = TW_LIVE_DELETED;
 }
 
-static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns)
+/* What a tw_enter says beyond the slot: filled from the full socket, or from the tw itself. */
+struct tw_enter_info {
+	__u64 expires_in_ns;
+	__u8 substate;
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 pad[5];
+};
+
+static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
+					  const struct tw_proc *owner)
+{
+	struct tw_enter_rec *r;
+
+	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(owner->pid))
+		return;
+	r = rb_reserve(sizeof(*r));
+	if (!r)
+		return;
+	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->netns);
+	live_get_tuple(l, &r->t);
+	r->proc = *owner;
+	r->expires_in_ns = e->expires_in_ns;
+	r->substate = e->substate;
+	r->reuseaddr = e->reuseaddr;
+	r->reuseport = e->reuseport;
+	r->side = l->side;
+	__builtin_memset(r->pad, 0, sizeof(r->pad));
+	rb_submit(r, false);
+}
+
+static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
+{
+	struct tw_exit_rec *r;
+
+	if (!l->wanted || !(cfg.events & TW_EV_TW) || !pid_wanted(l->pid))
+		return;
+	r = rb_reserve(sizeof(*r));
+	if (!r)
+		return;
+	hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->netns);
+	live_get_tuple(l, &r->t);
+	__builtin_memset(&r->proc, 0, sizeof(r->proc));
+	r->proc.pid = l->pid;
+	r->age_ns = jiffies_age_ns(l->enter_jiffies);
+	r->reason = reason;
+	r->side = l->side;
+	r->flags = l->flags;
+	__builtin_memset(r->pad, 0, sizeof(r->pad));
+	rb_submit(r, false);
+}
+
+static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns, bool tracked)
 {
 	__u32 zero = 0, i;
 	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
@@ -177,6 +223,7 @@ static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns
 	st->slot[i].timer = timer;
 	st->slot[i].hash = hash;
 	st->slot[i].expires_in_ns = expires_ns;
+	st->slot[i].untracked = !tracked;
 	st->depth = i + 1;
 }
 

@@ -67,6 +67,7 @@ enum tw_total {
 	TW_TOT_LOST_EVENTS,  /* ring buffer reservations that failed */
 	TW_TOT_STATE_EVENTS,
 	TW_TOT_PORTS_FULL,   /* per-port map insert failures */
+	TW_TOT_TW_LATE,      /* completed at their end: the close was skipped by the kernel */
 	TW_TOT_MAX,
 };
 
@@ -190,6 +191,7 @@ struct tw_owner_rec {
  */
 #define TW_PORT_SLOTS 16384
 #define TW_NO_SLOT 0xffffffffu
+#define TW_SLOT_PENDING 0xfffffffeu /* live tw whose counters are not decided yet */
 
 struct tw_port_key {
 	__u32 netns;
@@ -220,7 +222,7 @@ struct tw_port_val {
 struct tw_live {
 	__u64 timer;	   /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
 	__u32 enter_jiffies; /* low 32 bits of jiffies: clock reads cost ~50 ns in a VM */
-	__u32 slot;	   /* per-port counters, TW_NO_SLOT when not counted per port */
+	__u32 slot;	   /* per-port counters; TW_SLOT_PENDING until the close decides it */
 	__u8 saddr[TW_ADDR_LEN];
 	__u8 daddr[TW_ADDR_LEN];
 	__u16 sport;

@@ -360,6 +360,22 @@ int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW
 	return 0;
 }
 
+uint64_t loader__missed(struct loader *l)
+{
+	struct bpf_program *prog;
+	uint64_t sum = 0;
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_program__fd(prog) >= 0 &&
+		    !bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			sum += info.recursion_misses;
+	}
+	return sum;
+}
+
 /* Learns the keys of slots handed out since the last call (slots are never given back). */
 static void refresh_slot_keys(struct loader *l)
 {

@@ -40,6 +40,8 @@ int loader__seed(struct loader *l, size_t *nnetns);
 void loader__flush(struct loader *l);
 /* Host-wide totals (summed over CPUs) and bind errors by call and errno. */
 int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW_BIND_ERR_SLOTS]);
+/* Runs of our programs the kernel skipped: it never runs one nested in itself on a CPU. */
+uint64_t loader__missed(struct loader *l);
 /* Every per-port counter row, up to max; returns the count. */
 size_t loader__ports(struct loader *l, struct port_row *rows, size_t max);
 /* Runs one iterator program; the caller set skel->bss->iter_args. Fills a malloc'd buffer. */

@@ -194,6 +194,7 @@ static void read_totals(struct app *a, struct totals *t)
 
 	loader__totals(&a->l, tot, binds);
 	totals__from_kernel(t, tot, binds);
+	t->missed_events = loader__missed(&a->l);
 }
 
 static void sample(struct app *a, uint64_t now)
@@ -411,6 +412,9 @@ static void finish(struct app *a)
 	if (t.lost_events || a->bad_records)
 		p_err("%llu events lost (ring buffer full; counts stay exact)%s",
 		      (unsigned long long)t.lost_events, a->bad_records ? ", malformed records" : "");
+	if (t.missed_events)
+		p_err("%llu tracepoint runs skipped by the kernel (a program busy on that CPU)",
+		      (unsigned long long)t.missed_events);
 }
 
 int main(int argc, char **argv)

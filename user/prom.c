@@ -188,6 +188,9 @@ void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
 	host_counter(b, "twscope_lost_events_total", "counter",
 		     "Events dropped because the ring buffer was full; counts stay exact",
 		     t->lost_events);
+	host_counter(b, "twscope_missed_events_total", "counter",
+		     "Tracepoint runs the kernel skipped because the program was busy on that CPU",
+		     t->missed_events);
 	host_counter(b, "twscope_log_write_errors_total", "counter",
 		     "Failed writes of the --log file", in->log_errors);
 	if (in->tcpext.ok) {

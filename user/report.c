@@ -123,6 +123,7 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "bind_errors", t->bind_errors);
 	jw__obj_close(&w);
 	jw__u64(&w, "lost_events", t->lost_events);
+	jw__u64(&w, "missed_events", t->missed_events);
 	jw__obj_close(&w);
 	buf__putc(out, '\n');
 	free(idx);

@@ -19,6 +19,7 @@ struct totals {
 	uint64_t tw_untracked;
 	uint64_t bind_errors;
 	uint64_t lost_events;
+	uint64_t missed_events; /* tracepoint runs the kernel skipped (recursion guard) */
 	uint64_t binds[TW_BIND_ERR_SLOTS];
 };
 

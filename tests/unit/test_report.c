@@ -501,7 +501,7 @@ static void test_counts_json(void **state)
 	assert_int_equal(num(o, "tw_overflow"), 3);
 	assert_int_equal(num(o, "tw_seeded"), 12);
 	assert_int_equal(num(o, "bind_errors"), 7);
-	assert_non_null(strstr(b.data, "\"lost_events\":2}\n"));
+	assert_non_null(strstr(b.data, "\"lost_events\":2,\"missed_events\":0}\n"));
 	buf__free(&b);
 
 	/* every row fits: no "other" object */
