@@ -290,12 +290,12 @@ static void ready(struct app *a, size_t nnetns)
 
 	read_totals(a, &t);
 	if (!a->o.json) {
-		fprintf(stderr, "twscope %s: tracing%s%s%s; %llu TIME_WAIT sockets already open in %zu "
+		fprintf(stderr, "twscope %s: tracing%s%s%s%s; %llu TIME_WAIT sockets already open in %zu "
 				"network namespaces; Ctrl-C to stop\n",
 			TWSCOPE_VERSION, a->o.events & TW_EV_TW ? " TIME_WAIT" : "",
 			a->o.events & TW_EV_BIND ? " bind-errors" : "",
 			a->o.events & TW_EV_STATE ? " state-changes" : "",
-			(unsigned long long)t.tw_seeded, nnetns);
+			a->o.events ? "" : " counts only", (unsigned long long)t.tw_seeded, nnetns);
 		if (a->o.events)
 			event__text_header(&a->out);
 		out_flush(a);
