@@ -107,7 +107,8 @@ static __always_inline int on_exit(long ret, __u8 call)
 		if (sa.family == AF_INET6 && alen >= (int)sizeof(sa))
 			__builtin_memcpy(r.addr, sa.addr, 16);
 		else if (sa.family == AF_INET)
-			__builtin_memcpy(r.addr, &sa.flowinfo, 4); /* sin_addr sits where flowinfo is */
+			/* sin_addr sits where flowinfo is */
+			__builtin_memcpy(r.addr, &sa.flowinfo, 4);
 		if (call == TW_CALL_CONNECT) {
 			r.src_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 			sk_bound_addr(sk, r.family, r.src_addr);

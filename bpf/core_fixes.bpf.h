@@ -53,7 +53,8 @@ static __always_inline __u8 inet_sock_bind_flags(const void *inet)
 
 	if (bpf_core_field_exists(struct inet_sock___o, freebind))
 		return BPF_CORE_READ_BITFIELD_PROBED((struct inet_sock___o *)inet, freebind) |
-		       BPF_CORE_READ_BITFIELD_PROBED((struct inet_sock___o *)inet, transparent) << 1 |
+		       BPF_CORE_READ_BITFIELD_PROBED((struct inet_sock___o *)inet, transparent)
+			       << 1 |
 		       BPF_CORE_READ_BITFIELD_PROBED((struct inet_sock___o *)inet,
 						     bind_address_no_port)
 			       << 2;

@@ -71,13 +71,14 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	if (!l)
 		return;
 	left_ms = jiffies_left_ms(tw->tw_timer.expires);
-	life_ms = tw->tw_substate == TCP_TIME_WAIT ?
-			  TCP_TIMEWAIT_LEN_S * 1000 :
-			  (__s64)((__u64)(__u32)BPF_CORE_READ(tw, __tw_common.skc_net.net,
-							      ipv4.sysctl_tcp_fin_timeout) *
-				  1000 / kernel_hz());
-	l->enter_jiffies = bpf_jiffies64() -
-			   (life_ms > left_ms ? (__u64)(life_ms - left_ms) * kernel_hz() / 1000 : 0);
+	life_ms = tw->tw_substate == TCP_TIME_WAIT
+			  ? TCP_TIMEWAIT_LEN_S * 1000
+			  : (__s64)((__u64)(__u32)BPF_CORE_READ(tw, __tw_common.skc_net.net,
+								ipv4.sysctl_tcp_fin_timeout) *
+				    1000 / kernel_hz());
+	l->enter_jiffies =
+		bpf_jiffies64() -
+		(life_ms > left_ms ? (__u64)(life_ms - left_ms) * kernel_hz() / 1000 : 0);
 	l->flags = TW_F_SEEDED | TW_F_COMPLETE;
 	live_set_tuple(l, t);
 	l->netns = netns;
@@ -92,8 +93,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	port_count(l->slot, PORT_SEED);
 }
 
-static __always_inline void holder_fill(struct tw_holder_rec *r, struct sock_common *skc,
-					__u32 uid)
+static __always_inline void holder_fill(struct tw_holder_rec *r, struct sock_common *skc, __u32 uid)
 {
 	r->hdr.type = TW_REC_HOLDER;
 	r->hdr.size = sizeof(*r);

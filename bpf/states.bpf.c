@@ -82,7 +82,6 @@ static __always_inline __u8 tw_substate_of(const struct sock *sk, int oldstate)
 	return TCP_FIN_WAIT2;
 }
 
-
 static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 					  const struct tw_proc *owner)
 {
@@ -207,7 +206,8 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 			fresh.slot = TW_NO_SLOT;
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
-	} else if (newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
+	} else if (newstate == TCP_CLOSE &&
+		   (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
 		fin_to_close(sk, known, oldstate);
 	}
 
@@ -260,8 +260,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
  * closes that complete TIME_WAITs. This second attachment handles exactly those.
  */
 SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate,
-	     const int newstate)
+int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u32 zero = 0, *busy = bpf_map_lookup_elem(&in_set_state, &zero);
 

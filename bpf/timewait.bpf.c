@@ -68,8 +68,8 @@ static __noinline void tw_end(struct tw_live *l, __u8 reason)
  */
 static __noinline void complete_late(struct tw_live *l, __u64 timer)
 {
-	const struct inet_timewait_sock *tw = (const void *)(timer - bpf_core_field_offset(
-						  struct inet_timewait_sock, tw_timer));
+	const struct inet_timewait_sock *tw =
+		(const void *)(timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
 	const struct sock_common *skc = &tw->__tw_common;
 	struct tw_enter_info info = {};
 	struct tw_tuple t = {};

@@ -11,11 +11,11 @@
 #include "twscope.h"
 #include "core_fixes.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define EADDRINUSE 98
+#define AF_INET	      2
+#define AF_INET6      10
+#define IPPROTO_TCP   6
+#define IPPROTO_UDP   17
+#define EADDRINUSE    98
 #define EADDRNOTAVAIL 99
 
 extern const volatile struct tw_config cfg;
@@ -42,8 +42,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } totals SEC(".maps") __weak;
-
-
 
 /* (netns, port) pairs that have or had a TCP listener, with its owner: their TIME_WAITs are side
  * local, and belong to that server. */
@@ -186,7 +184,7 @@ static __always_inline void hdr_fill(struct tw_hdr *h, __u16 type, __u16 size, _
 	h->ts_ns = bpf_ktime_get_ns();
 }
 
-#define S_IFMT 00170000
+#define S_IFMT	 00170000
 #define S_IFSOCK 0140000
 
 /* The socket behind fd in the current task, or NULL when fd is not a socket. */

@@ -7,8 +7,8 @@
 #include <linux/types.h>
 #endif
 
-#define TW_COMM_LEN 16
-#define TW_ADDR_LEN 16
+#define TW_COMM_LEN   16
+#define TW_ADDR_LEN   16
 #define TW_PORT_WORDS 1024 /* 65536-bit port bitmap */
 
 /* Every ring buffer and iterator record starts with struct tw_hdr. */
@@ -64,10 +64,10 @@ enum tw_total {
 	TW_TOT_TW_UNTRACKED, /* exits of TIME_WAITs that existed before tracking began */
 	TW_TOT_TW_MAP_FULL,  /* live-map insert failures */
 	TW_TOT_BIND_ERRORS,
-	TW_TOT_LOST_EVENTS,  /* ring buffer reservations that failed */
+	TW_TOT_LOST_EVENTS, /* ring buffer reservations that failed */
 	TW_TOT_STATE_EVENTS,
-	TW_TOT_PORTS_FULL,   /* per-port map insert failures */
-	TW_TOT_TW_LATE,      /* completed at their end: the close was skipped by the kernel */
+	TW_TOT_PORTS_FULL, /* per-port map insert failures */
+	TW_TOT_TW_LATE,	   /* completed at their end: the close was skipped by the kernel */
 	TW_TOT_MAX,
 };
 
@@ -139,22 +139,22 @@ struct tw_overflow_rec {
 struct tw_bind_rec {
 	struct tw_hdr hdr;
 	struct tw_proc proc;
-	__u8 addr[TW_ADDR_LEN];     /* requested address (destination for connect) */
+	__u8 addr[TW_ADDR_LEN];	    /* requested address (destination for connect) */
 	__u8 src_addr[TW_ADDR_LEN]; /* the socket's bound source address, for connect */
-	__s32 err;                  /* positive errno */
+	__s32 err;		    /* positive errno */
 	__u32 bound_dev;
-	__u16 port;                 /* requested port (destination for connect) */
-	__u16 src_port;             /* the socket's bound source port, for connect */
+	__u16 port;	/* requested port (destination for connect) */
+	__u16 src_port; /* the socket's bound source port, for connect */
 	__u16 family;
-	__u16 port_lo;              /* net.ipv4.ip_local_port_range of the netns */
+	__u16 port_lo; /* net.ipv4.ip_local_port_range of the netns */
 	__u16 port_hi;
 	__u8 call;
-	__u8 proto;                 /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 reuseaddr;
 	__u8 reuseport;
 	__u8 v6only;
-	__u8 tw_reuse;              /* net.ipv4.tcp_tw_reuse of the netns */
-	__u8 inet_flags;            /* bit 0 freebind, 1 transparent, 2 bind_address_no_port */
+	__u8 tw_reuse;	 /* net.ipv4.tcp_tw_reuse of the netns */
+	__u8 inet_flags; /* bit 0 freebind, 1 transparent, 2 bind_address_no_port */
 	__u8 pad[7];
 };
 
@@ -189,8 +189,8 @@ struct tw_owner_rec {
  * port_slot), the counters sit in an array (port_ctr) at that slot. Side local is keyed by the
  * port alone (family 0): a dual-stack listener serves both families.
  */
-#define TW_PORT_SLOTS 16384
-#define TW_NO_SLOT 0xffffffffu
+#define TW_PORT_SLOTS	16384
+#define TW_NO_SLOT	0xffffffffu
 #define TW_SLOT_PENDING 0xfffffffeu /* live tw whose counters are not decided yet */
 
 struct tw_port_key {
@@ -216,35 +216,35 @@ struct tw_port_val {
  * its timer's address (never printed). Lock-free: a slot is claimed with a compare-and-swap.
  * One cache line per slot (the array is page-aligned): lookups of a big table miss the cache.
  */
-#define TW_LIVE_EMPTY 0
+#define TW_LIVE_EMPTY	0
 #define TW_LIVE_DELETED 1
 
 struct tw_live {
-	__u64 timer;	   /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
+	__u64 timer;	     /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
 	__u32 enter_jiffies; /* low 32 bits of jiffies: clock reads cost ~50 ns in a VM */
-	__u32 slot;	   /* per-port counters; TW_SLOT_PENDING until the close decides it */
+	__u32 slot;	     /* per-port counters; TW_SLOT_PENDING until the close decides it */
 	__u8 saddr[TW_ADDR_LEN];
 	__u8 daddr[TW_ADDR_LEN];
 	__u16 sport;
 	__u16 dport;
 	__u32 netns;
-	__u32 pid;	   /* owner; the comm comes with the tw_enter event */
-	__u8 flags;	   /* enum tw_flags */
+	__u32 pid;  /* owner; the comm comes with the tw_enter event */
+	__u8 flags; /* enum tw_flags */
 	__u8 side;
-	__u8 wanted;	   /* passed the filters: events are sent */
+	__u8 wanted; /* passed the filters: events are sent */
 	__u8 v6;
 };
 
 /* Read-only knobs set by user space between open and load. */
 struct tw_config {
-	__u64 tw_timer_fn;   /* address of tw_timer_handler */
-	__u32 pid;           /* tgid filter, 0 = any */
-	__u32 netns;         /* netns inode filter, 0 = any */
-	__u16 family;        /* AF_INET, AF_INET6 or 0 = any */
-	__u8 events;         /* enum tw_event_mask */
-	__u8 port_filter;    /* ports[] is in use */
-	__u32 wakeup_bytes;  /* ring buffer data that triggers a wakeup */
-	__u32 live_mask;     /* slots of the live table - 1, a power of two - 1 */
+	__u64 tw_timer_fn;  /* address of tw_timer_handler */
+	__u32 pid;	    /* tgid filter, 0 = any */
+	__u32 netns;	    /* netns inode filter, 0 = any */
+	__u16 family;	    /* AF_INET, AF_INET6 or 0 = any */
+	__u8 events;	    /* enum tw_event_mask */
+	__u8 port_filter;   /* ports[] is in use */
+	__u32 wakeup_bytes; /* ring buffer data that triggers a wakeup */
+	__u32 live_mask;    /* slots of the live table - 1, a power of two - 1 */
 	__u32 pad;
 	__u64 ports[TW_PORT_WORDS];
 };
@@ -255,7 +255,7 @@ struct tw_iter_args {
 	__u16 port;  /* local port, 0 = any */
 	__u16 dport; /* remote port, 0 = any */
 	__u8 daddr[TW_ADDR_LEN];
-	__u16 dfamily; /* 0 = no remote address filter */
+	__u16 dfamily;	   /* 0 = no remote address filter */
 	__u8 want_tw_seed; /* seed the live TIME_WAIT map instead of writing records */
 	__u8 proto;	   /* protocol of the holders asked for (bound-only TCP sockets) */
 	__u8 pad[4];

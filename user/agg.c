@@ -156,7 +156,8 @@ void agg__mark(struct agg *a)
 
 static uint64_t activity(const struct agg_series *s)
 {
-	uint64_t d = (s->val.entered - s->base.entered) + (s->val.bind_errors - s->base.bind_errors) +
+	uint64_t d = (s->val.entered - s->base.entered) +
+		     (s->val.bind_errors - s->base.bind_errors) +
 		     (s->val.overflow - s->base.overflow);
 
 	return (s->val.tw > 0 ? (uint64_t)s->val.tw : 0) + d;

@@ -15,8 +15,8 @@
 
 #define BINDWATCH_BURST 10
 
-typedef int (*bindwatch_collect_fn)(void *ctx, const struct tw_bind_rec *r,
-				    struct diag_sock **out, size_t *n);
+typedef int (*bindwatch_collect_fn)(void *ctx, const struct tw_bind_rec *r, struct diag_sock **out,
+				    size_t *n);
 typedef void (*bindwatch_emit_fn)(void *ctx, const struct tw_bind_rec *r,
 				  const struct diag_result *d, uint64_t repeats);
 

@@ -28,13 +28,15 @@ static const struct argp_option options[] = {
 	{ "pid", OPT_PID, "N", 0, "only sockets owned by this process id", 0 },
 	{ NULL, '4', NULL, 0, "only IPv4", 0 },
 	{ NULL, '6', NULL, 0, "only IPv6", 0 },
-	{ "netns", OPT_NETNS, "INUM", 0, "only this network namespace (inode, as in ls -L /proc/PID/ns/net)", 0 },
+	{ "netns", OPT_NETNS, "INUM", 0,
+	  "only this network namespace (inode, as in ls -L /proc/PID/ns/net)", 0 },
 	{ "events", 'e', "LIST", 0, "tw,bind,state, all or none (default tw,bind)", 0 },
 	{ "interval", 'i', "SECS", 0, "timeline and counts every SECS (default 10)", 0 },
 	{ "duration", 'd', "SECS", 0, "stop after SECS", 0 },
 	{ "log", OPT_LOG, "FILE", 0, "append counts records to FILE (SIGHUP reopens)", 0 },
 	{ "prom", OPT_PROM, "FILE", 0, "write Prometheus textfile-collector metrics to FILE", 0 },
-	{ "metrics-addr", OPT_METRICS_ADDR, "HOST:PORT", 0, "serve Prometheus /metrics over HTTP", 0 },
+	{ "metrics-addr", OPT_METRICS_ADDR, "HOST:PORT", 0, "serve Prometheus /metrics over HTTP",
+	  0 },
 	{ "top", OPT_TOP, "N", 0, "timeline and metrics rows before \"other\" (default 20)", 0 },
 	{ "window", OPT_WINDOW, "SECS", 0, "timeline history kept per port (default 3600)", 0 },
 	{ "ringbuf", OPT_RINGBUF, "KB", 0, "ring buffer size (default 4096, a power of two)", 0 },
@@ -44,11 +46,12 @@ static const struct argp_option options[] = {
 	{},
 };
 
-static const char doc[] = "twscope -- TCP TIME_WAIT and \"Address already in use\" explained\v"
-			  "Examples:\n"
-			  "  twscope                 TIME_WAIT and bind errors, timeline every 10 s\n"
-			  "  twscope -j -p 8080      NDJSON for port 8080\n"
-			  "  twscope -e none -i 5 --log tw.log   counts only, logged every 5 s";
+static const char doc[] =
+	"twscope -- TCP TIME_WAIT and \"Address already in use\" explained\v"
+	"Examples:\n"
+	"  twscope                 TIME_WAIT and bind errors, timeline every 10 s\n"
+	"  twscope -j -p 8080      NDJSON for port 8080\n"
+	"  twscope -e none -i 5 --log tw.log   counts only, logged every 5 s";
 
 struct parse_state {
 	struct tw_opts *o;
@@ -97,7 +100,8 @@ int cli__parse_ports(struct tw_opts *o, const char *arg, char *err, size_t errle
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (parse_uint(tok, 1, 65535, &v)) {
-			snprintf(err, errlen, "bad port '%s': expected a number from 1 to 65535", tok);
+			snprintf(err, errlen, "bad port '%s': expected a number from 1 to 65535",
+				 tok);
 			ret = -EINVAL;
 			goto cleanup;
 		}
@@ -137,8 +141,8 @@ int cli__parse_events(const char *arg, unsigned int *mask, char *err, size_t err
 		else if (!strcmp(tok, "none"))
 			;
 		else {
-			snprintf(err, errlen, "bad event '%s': expected tw, bind, state, all or none",
-				 tok);
+			snprintf(err, errlen,
+				 "bad event '%s': expected tw, bind, state, all or none", tok);
 			ret = -EINVAL;
 			goto cleanup;
 		}
@@ -202,7 +206,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PID:
 		if (parse_uint(arg, 1, 4194304, &v))
-			return fail(ps, "bad pid '%s': expected a process id from 1 to 4194304", arg);
+			return fail(ps, "bad pid '%s': expected a process id from 1 to 4194304",
+				    arg);
 		o->pid = v;
 		break;
 	case OPT_NETNS:
@@ -227,7 +232,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'd':
 		if (parse_uint(arg, 1, INT32_MAX, &v))
-			return fail(ps, "bad duration '%s': expected a positive number of seconds", arg);
+			return fail(ps, "bad duration '%s': expected a positive number of seconds",
+				    arg);
 		o->duration_s = v;
 		break;
 	case OPT_LOG:
@@ -256,18 +262,22 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_WINDOW:
 		if (parse_uint(arg, 10, 86400, &v))
-			return fail(ps, "bad --window '%s': expected seconds from 10 to 86400", arg);
+			return fail(ps, "bad --window '%s': expected seconds from 10 to 86400",
+				    arg);
 		o->window_s = v;
 		break;
 	case OPT_RINGBUF:
 		if (parse_uint(arg, 64, 1048576, &v) || (v & (v - 1)))
-			return fail(ps, "bad --ringbuf '%s': expected a power of two from 64 to 1048576 KB",
-				    arg);
+			return fail(
+				ps,
+				"bad --ringbuf '%s': expected a power of two from 64 to 1048576 KB",
+				arg);
 		o->ringbuf_kb = v;
 		break;
 	case OPT_MAX_TW:
 		if (parse_uint(arg, 1024, 1 << 22, &v))
-			return fail(ps, "bad --max-tw '%s': expected a number from 1024 to 4194304", arg);
+			return fail(ps, "bad --max-tw '%s': expected a number from 1024 to 4194304",
+				    arg);
 		/* the table is open-addressed: twice the sockets, rounded up to a power of two */
 		o->max_tw = 1024;
 		while (o->max_tw < 2 * v)
@@ -318,9 +328,8 @@ int cli__parse(struct tw_opts *o, int argc, char **argv, char *err, size_t errle
 
 	defaults(o);
 	err[0] = '\0';
-	ret = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP | ARGP_NO_ERRS |
-						   ARGP_IN_ORDER,
-			 NULL, &ps);
+	ret = argp_parse(&argp, argc, argv,
+			 ARGP_NO_EXIT | ARGP_NO_HELP | ARGP_NO_ERRS | ARGP_IN_ORDER, NULL, &ps);
 	if (ret) {
 		if (!err[0])
 			snprintf(err, errlen, "bad command line");

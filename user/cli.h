@@ -18,17 +18,17 @@ struct tw_opts {
 	int nports;
 	uint32_t pid;
 	uint32_t netns;
-	int family;		/* 0, AF_INET or AF_INET6 */
-	unsigned int events;	/* enum tw_event_mask */
+	int family;	     /* 0, AF_INET or AF_INET6 */
+	unsigned int events; /* enum tw_event_mask */
 	unsigned int interval_s;
 	unsigned int duration_s; /* 0 = until interrupted */
 	const char *log_path;
 	const char *prom_path;
 	const char *metrics_addr;
-	unsigned int top;	/* timeline rows before "other" */
-	unsigned int window_s;	/* timeline history */
+	unsigned int top;      /* timeline rows before "other" */
+	unsigned int window_s; /* timeline history */
 	unsigned int ringbuf_kb;
-	unsigned int max_tw;	/* live TIME_WAIT table slots, a power of two */
+	unsigned int max_tw; /* live TIME_WAIT table slots, a power of two */
 };
 
 /*

@@ -233,9 +233,9 @@ static void hint_owner(struct hint *h, const struct diag_sock *s)
 		return;
 	}
 	for (i = 0; i < 16 && s->comm[i]; i++)
-		comm[i] = (unsigned char)s->comm[i] >= 0x20 && (unsigned char)s->comm[i] < 0x7f ?
-				  s->comm[i] :
-				  '?';
+		comm[i] = (unsigned char)s->comm[i] >= 0x20 && (unsigned char)s->comm[i] < 0x7f
+				  ? s->comm[i]
+				  : '?';
 	comm[i] = '\0';
 	hint_add(h, "%s (pid %u)", comm, s->pid);
 }
@@ -259,8 +259,7 @@ static void hint_overlap(struct hint *h, const struct diag_input *in, const stru
 {
 	if (s->family == AF_INET6 && in->family == AF_INET && v6_any(s->laddr) && !s->v6only)
 		hint_add(h, " ([::] without IPV6_V6ONLY also covers IPv4)");
-	else if (in->family == AF_INET6 && s->family == AF_INET && v6_any(in->addr) &&
-		 !in->v6only)
+	else if (in->family == AF_INET6 && s->family == AF_INET && v6_any(in->addr) && !in->v6only)
 		hint_add(h, " (binding [::] without IPV6_V6ONLY also claims IPv4)");
 	else if (memcmp(s->laddr, in->addr, 16) && is_any(s->family, s->laddr))
 		hint_add(h, " (a wildcard address covers every address)");
@@ -273,18 +272,21 @@ static void hint_time_wait(struct hint *h, const struct diag_input *in, const st
 	size_t n = r->by_state[ST_TIME_WAIT];
 
 	if (in->reuseaddr && r->tw_noreuse) {
-		hint_add(h, "held by %zu TIME_WAIT socket%s of a listener that did not set "
-			    "SO_REUSEADDR; set SO_REUSEADDR on the listening socket before bind() "
-			    "in the server (old and new)",
+		hint_add(h,
+			 "held by %zu TIME_WAIT socket%s of a listener that did not set "
+			 "SO_REUSEADDR; set SO_REUSEADDR on the listening socket before bind() "
+			 "in the server (old and new)",
 			 n, n == 1 ? "" : "s");
 	} else if (!in->reuseaddr && r->tw_noreuse) {
-		hint_add(h, "held by %zu TIME_WAIT socket%s; set SO_REUSEADDR on the listening socket "
-			    "before bind() in the server (old and new: the TIME_WAITs carry the old "
-			    "socket's setting)",
+		hint_add(h,
+			 "held by %zu TIME_WAIT socket%s; set SO_REUSEADDR on the listening socket "
+			 "before bind() in the server (old and new: the TIME_WAITs carry the old "
+			 "socket's setting)",
 			 n, n == 1 ? "" : "s");
 	} else {
-		hint_add(h, "held by %zu TIME_WAIT socket%s whose listener set SO_REUSEADDR; set "
-			    "SO_REUSEADDR on the new socket before bind()",
+		hint_add(h,
+			 "held by %zu TIME_WAIT socket%s whose listener set SO_REUSEADDR; set "
+			 "SO_REUSEADDR on the new socket before bind()",
 			 n, n == 1 ? "" : "s");
 	}
 	if (r->tw_last_ms >= 0) {
@@ -303,8 +305,9 @@ static void hint_listen(struct hint *h, const struct diag_input *in, const struc
 		hint_add(h, " and %zu more", r->holders_total - 1);
 	hint_overlap(h, in, s);
 	if (in->reuseport && s->reuseport && in->uid != s->uid)
-		hint_add(h, "; both set SO_REUSEPORT but the owners differ (uid %u vs %u): run both "
-			    "as one user",
+		hint_add(h,
+			 "; both set SO_REUSEPORT but the owners differ (uid %u vs %u): run both "
+			 "as one user",
 			 in->uid, s->uid);
 	else if (in->call == TW_CALL_LISTEN && in->reuseaddr && s->reuseaddr)
 		hint_add(h, "; SO_REUSEADDR let both bind() but only one socket may listen(): set "
@@ -327,8 +330,7 @@ static void hint_bound(struct hint *h, const struct diag_input *in, const struct
 		    "same user)");
 }
 
-static void hint_connected(struct hint *h, const struct diag_input *in,
-			   const struct diag_result *r)
+static void hint_connected(struct hint *h, const struct diag_input *in, const struct diag_result *r)
 {
 	const struct diag_sock *s = r->holders[0];
 	bool first = true;
@@ -338,8 +340,9 @@ static void hint_connected(struct hint *h, const struct diag_input *in,
 		hint_endpoint(h, in->family, in->addr, in->port);
 		hint_add(h, " is in use by ");
 		hint_owner(h, s);
-		hint_add(h, " (%s); let the kernel choose the source port (bind port 0, or "
-			    "IP_BIND_ADDRESS_NO_PORT)",
+		hint_add(h,
+			 " (%s); let the kernel choose the source port (bind port 0, or "
+			 "IP_BIND_ADDRESS_NO_PORT)",
 			 tcp_state_name(s->state));
 		return;
 	}
@@ -374,8 +377,8 @@ static void hint_ephemeral(struct hint *h, const struct diag_input *in, const st
 	hint_add(h, ": %zu of %u in TIME_WAIT", r->by_state[ST_TIME_WAIT], range);
 	if (r->holders_total > r->by_state[ST_TIME_WAIT])
 		hint_add(h, ", %zu in other states", r->holders_total - r->by_state[ST_TIME_WAIT]);
-	hint_add(h, " (range %u-%u); pool connections, widen net.ipv4.ip_local_port_range", in->port_lo,
-		 in->port_hi);
+	hint_add(h, " (range %u-%u); pool connections, widen net.ipv4.ip_local_port_range",
+		 in->port_lo, in->port_hi);
 	if (in->call == TW_CALL_CONNECT && in->tw_reuse != 1)
 		hint_add(h, " or use net.ipv4.tcp_tw_reuse=1");
 }
@@ -384,8 +387,8 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 {
 	struct hint h = { .s = out->hint, .cap = sizeof(out->hint) };
 	bool autobind = in->call != TW_CALL_CONNECT && !in->port;
-	bool exhausted = autobind || (in->call == TW_CALL_CONNECT && !in->src_port &&
-				      in->err == EADDRNOTAVAIL);
+	bool exhausted = autobind ||
+			 (in->call == TW_CALL_CONNECT && !in->src_port && in->err == EADDRNOTAVAIL);
 	int best = 5;
 
 	memset(out, 0, sizeof(*out));
@@ -414,8 +417,9 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 			    cause_rank(cause_of(&in->socks[i])) == rank)
 				add_holder(out, &in->socks[i]);
 	if (!out->holders_total) {
-		hint_add(&h, "no socket on port %u conflicts any more: the holder closed before it "
-			     "could be inspected, or lives in another network namespace",
+		hint_add(&h,
+			 "no socket on port %u conflicts any more: the holder closed before it "
+			 "could be inspected, or lives in another network namespace",
 			 in->port);
 		return;
 	}

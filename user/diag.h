@@ -13,7 +13,7 @@
 #include "twscope.h"
 
 #define DIAG_MAX_HOLDERS 16
-#define DIAG_HINT_LEN 512
+#define DIAG_HINT_LEN	 512
 
 enum diag_cause {
 	CAUSE_TIME_WAIT,
@@ -71,11 +71,11 @@ struct diag_input {
 struct diag_result {
 	enum diag_cause cause;
 	const struct diag_sock *holders[DIAG_MAX_HOLDERS];
-	size_t nholders;     /* listed */
+	size_t nholders;      /* listed */
 	size_t holders_total; /* conflicting, listed or not */
-	size_t by_state[16]; /* conflicting holders per TCP state */
-	size_t tw_noreuse;   /* conflicting TIME_WAITs whose socket had no SO_REUSEADDR */
-	int64_t tw_last_ms;  /* when the last conflicting TIME_WAIT frees, -1 if none */
+	size_t by_state[16];  /* conflicting holders per TCP state */
+	size_t tw_noreuse;    /* conflicting TIME_WAITs whose socket had no SO_REUSEADDR */
+	int64_t tw_last_ms;   /* when the last conflicting TIME_WAIT frees, -1 if none */
 	char hint[DIAG_HINT_LEN];
 };
 

@@ -326,10 +326,10 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 }
 
 /* Column layout of the terminal stream. */
-#define COL_TIME 17
+#define COL_TIME  17
 #define COL_EVENT 12
-#define COL_PID 8
-#define COL_COMM 17
+#define COL_PID	  8
+#define COL_COMM  17
 
 void event__text_header(struct buf *out)
 {

@@ -72,7 +72,8 @@ static int add_holders(const void *buf, size_t len, struct diag_sock **res, size
 		if (type != TW_REC_HOLDER)
 			continue;
 		for (size_t i = 0; i < *count && !dup; i++)
-			dup = (*res)[i].ino && (*res)[i].ino == ((const struct tw_holder_rec *)h)->ino;
+			dup = (*res)[i].ino &&
+			      (*res)[i].ino == ((const struct tw_holder_rec *)h)->ino;
 		if (dup)
 			continue;
 		if (*count == *cap) {

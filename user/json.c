@@ -47,7 +47,8 @@ void json_escape(struct buf *b, const char *s, size_t n)
 		size_t run = i;
 
 		/* printable ASCII needs no escape: copy the run in one go */
-		while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+		while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+		       p[run] != '\\')
 			run++;
 		if (run > i) {
 			buf__put(b, p + i, run - i);

@@ -31,7 +31,8 @@ void jw__double(struct jw *w, const char *key, double v, int decimals);
 void jw__bool(struct jw *w, const char *key, bool v);
 void jw__null(struct jw *w, const char *key);
 
-/* Appends s as a JSON string literal: quotes, backslash, control bytes and invalid UTF-8 escaped. */
+/* Appends s as a JSON string literal: quotes, backslash, control bytes and invalid UTF-8 escaped.
+ */
 void json_escape(struct buf *b, const char *s, size_t n);
 
 #endif

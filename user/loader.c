@@ -22,15 +22,19 @@
 #define TRACEFS "/sys/kernel/tracing"
 
 static const char *const syscall_tps[] = {
-	"sys_exit_bind", "sys_exit_listen", "sys_exit_connect",
+	"sys_exit_bind",
+	"sys_exit_listen",
+	"sys_exit_connect",
 };
 
 static const char *const btf_tps[] = {
-	"inet_sock_set_state", "timer_start", "timer_cancel", "timer_expire_entry",
+	"inet_sock_set_state",
+	"timer_start",
+	"timer_cancel",
+	"timer_expire_entry",
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt,
-						      ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,7 +62,8 @@ static bool has_caps(void)
 
 static bool tracefs_ready(void)
 {
-	return access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0;
+	return access(TRACEFS "/events", F_OK) == 0 ||
+	       access("/sys/kernel/debug/tracing/events", F_OK) == 0;
 }
 
 int loader__preflight(bool *mounted, char *err, size_t len)
@@ -68,14 +73,18 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 
 	*mounted = false;
 	if (!has_caps())
-		return fail(err, len, "needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run it with sudo");
+		return fail(
+			err, len,
+			"needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN): run it with sudo");
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
-		return fail(err, len, "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): "
-				      "it needs CONFIG_DEBUG_INFO_BTF=y");
+		return fail(err, len,
+			    "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): "
+			    "it needs CONFIG_DEBUG_INFO_BTF=y");
 	if (!tracefs_ready()) {
 		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL))
-			return fail(err, len, "tracefs is not mounted and mounting it on " TRACEFS
-					      " failed: %s",
+			return fail(err, len,
+				    "tracefs is not mounted and mounting it on " TRACEFS
+				    " failed: %s",
 				    strerror(errno));
 		*mounted = true;
 	}
@@ -85,8 +94,9 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 			snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/syscalls/%s",
 				 syscall_tps[i]);
 			if (access(path, F_OK))
-				return fail(err, len, "tracepoint syscalls:%s is missing (kernel "
-						      "without CONFIG_FTRACE_SYSCALLS?)",
+				return fail(err, len,
+					    "tracepoint syscalls:%s is missing (kernel "
+					    "without CONFIG_FTRACE_SYSCALLS?)",
 					    syscall_tps[i]);
 		}
 	}
@@ -97,7 +107,8 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 		snprintf(path, sizeof(path), "btf_trace_%s", btf_tps[i]);
 		if (btf__find_by_name_kind(btf, path, BTF_KIND_TYPEDEF) < 0) {
 			btf__free(btf);
-			return fail(err, len, "tracepoint %s is missing from this kernel", btf_tps[i]);
+			return fail(err, len, "tracepoint %s is missing from this kernel",
+				    btf_tps[i]);
 		}
 	}
 	btf__free(btf);
@@ -168,9 +179,10 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 		return -ENOMEM;
 	twfn = loader__kallsyms("tw_timer_handler");
 	if (!twfn)
-		return fail(err, len, "tw_timer_handler is not in /proc/kallsyms (or addresses are "
-				      "hidden by kernel.kptr_restrict): TIME_WAIT timers cannot be "
-				      "recognised");
+		return fail(err, len,
+			    "tw_timer_handler is not in /proc/kallsyms (or addresses are "
+			    "hidden by kernel.kptr_restrict): TIME_WAIT timers cannot be "
+			    "recognised");
 	l->skel = twscope_bpf__open();
 	if (!l->skel)
 		return fail(err, len, "cannot open the BPF object: %s", strerror(errno));
@@ -189,7 +201,8 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	if (!l->rings)
 		return -ENOMEM;
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
-		l->rings[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, l->ring_bytes, NULL);
+		l->rings[cpu] =
+			bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, l->ring_bytes, NULL);
 		if (l->rings[cpu] < 0) {
 			l->rings[cpu] = -1;
 			return fail(err, len, "cannot create a %zu KiB ring buffer: %s",
@@ -218,7 +231,8 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 		uint32_t key = cpu;
 
 		if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.events), &key, &l->rings[cpu], 0))
-			return fail(err, len, "cannot install the ring buffers: %s", strerror(errno));
+			return fail(err, len, "cannot install the ring buffers: %s",
+				    strerror(errno));
 		if (!cpu)
 			l->rb = ring_buffer__new(l->rings[0], fn, ctx, NULL);
 		else if (l->rb && ring_buffer__add(l->rb, l->rings[cpu], fn, ctx))
@@ -244,9 +258,9 @@ struct tw_iter_args *loader__iter_args(struct loader *l)
 
 int loader__iter(struct loader *l, int which, void **data, size_t *len)
 {
-	struct bpf_program *prog = which == LOADER_ITER_TCP ? l->skel->progs.iter_tcp :
-				   which == LOADER_ITER_UDP ? l->skel->progs.iter_udp :
-							      l->skel->progs.iter_task_file;
+	struct bpf_program *prog = which == LOADER_ITER_TCP   ? l->skel->progs.iter_tcp
+				   : which == LOADER_ITER_UDP ? l->skel->progs.iter_udp
+							      : l->skel->progs.iter_task_file;
 	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
 	size_t cap = 16384, n = 0;
 	char *buf = NULL, *p;
@@ -311,7 +325,8 @@ int loader__seed(struct loader *l, size_t *nnetns)
 	memset(a, 0, sizeof(*a));
 	a->want_tw_seed = 1;
 	for (size_t i = 0; i < n; i++) {
-		if (setns(fds[i], CLONE_NEWNET) == 0 && loader__iter(l, LOADER_ITER_TCP, &data, &len) == 0)
+		if (setns(fds[i], CLONE_NEWNET) == 0 &&
+		    loader__iter(l, LOADER_ITER_TCP, &data, &len) == 0)
 			free(data);
 		close(fds[i]);
 	}
@@ -365,7 +380,8 @@ uint64_t loader__missed(struct loader *l)
 	struct bpf_program *prog;
 	uint64_t sum = 0;
 
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program(prog, l->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 

@@ -61,13 +61,14 @@ int logfile__write(struct logfile *f, const char *data, size_t len)
 	}
 	f->reported = 0;
 	return 0;
-fail: {
+fail : {
 	int err = f->fd < 0 ? -f->fd : errno;
 
 	f->errors++;
 	if (f->reported != err) {
-		fprintf(stderr, "twscope: writing %s failed: %s (tracing goes on; failed writes are "
-				"counted)\n",
+		fprintf(stderr,
+			"twscope: writing %s failed: %s (tracing goes on; failed writes are "
+			"counted)\n",
 			f->path, strerror(err));
 		f->reported = err;
 	}

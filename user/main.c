@@ -28,12 +28,12 @@
 #include "prom.h"
 #include "report.h"
 
-#define NSEC 1000000000ULL
-#define TICK_NS (100 * 1000000ULL)
-#define BIND_WINDOW_NS NSEC
+#define NSEC		1000000000ULL
+#define TICK_NS		(100 * 1000000ULL)
+#define BIND_WINDOW_NS	NSEC
 #define OUT_FLUSH_BYTES (64 * 1024)
-#define HOLD_BACK_NS (2 * 1000000ULL)
-#define MAX_PORT_ROWS TW_PORT_SLOTS
+#define HOLD_BACK_NS	(2 * 1000000ULL)
+#define MAX_PORT_ROWS	TW_PORT_SLOTS
 
 /* Room for the largest ring buffer record. */
 struct batch_rec {
@@ -290,8 +290,9 @@ static void ready(struct app *a, size_t nnetns)
 
 	read_totals(a, &t);
 	if (!a->o.json) {
-		fprintf(stderr, "twscope %s: tracing%s%s%s%s; %llu TIME_WAIT sockets already open in %zu "
-				"network namespaces; Ctrl-C to stop\n",
+		fprintf(stderr,
+			"twscope %s: tracing%s%s%s%s; %llu TIME_WAIT sockets already open in %zu "
+			"network namespaces; Ctrl-C to stop\n",
 			TWSCOPE_VERSION, a->o.events & TW_EV_TW ? " TIME_WAIT" : "",
 			a->o.events & TW_EV_BIND ? " bind-errors" : "",
 			a->o.events & TW_EV_STATE ? " state-changes" : "",
@@ -411,7 +412,8 @@ static void finish(struct app *a)
 	read_totals(a, &t);
 	if (t.lost_events || a->bad_records)
 		p_err("%llu events lost (ring buffer full; counts stay exact)%s",
-		      (unsigned long long)t.lost_events, a->bad_records ? ", malformed records" : "");
+		      (unsigned long long)t.lost_events,
+		      a->bad_records ? ", malformed records" : "");
 	if (t.missed_events)
 		p_err("%llu tracepoint runs skipped by the kernel (a program busy on that CPU)",
 		      (unsigned long long)t.missed_events);

@@ -56,8 +56,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 
 struct metrics_http *metrics_http__start(const char *hostport, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE |
-									  AI_NUMERICSERV },
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
 			*ai = NULL;
 	struct metrics_http *m = calloc(1, sizeof(*m));
 	char host[256], port[8];

@@ -10,9 +10,9 @@
 
 /* Indexes are the kernel's TCP_* states (include/net/tcp_states.h); names from ss. */
 static const char *const tcp_states[] = {
-	[1] = "ESTAB",	    [2] = "SYN-SENT",	[3] = "SYN-RECV",   [4] = "FIN-WAIT-1",
-	[5] = "FIN-WAIT-2", [6] = "TIME-WAIT",	[7] = "UNCONN",	    [8] = "CLOSE-WAIT",
-	[9] = "LAST-ACK",   [10] = "LISTEN",	[11] = "CLOSING",   [12] = "NEW-SYN-RECV",
+	[1] = "ESTAB",		 [2] = "SYN-SENT",  [3] = "SYN-RECV", [4] = "FIN-WAIT-1",
+	[5] = "FIN-WAIT-2",	 [6] = "TIME-WAIT", [7] = "UNCONN",   [8] = "CLOSE-WAIT",
+	[9] = "LAST-ACK",	 [10] = "LISTEN",   [11] = "CLOSING", [12] = "NEW-SYN-RECV",
 	[13] = "BOUND-INACTIVE",
 };
 

@@ -65,10 +65,20 @@ static void port_labels(struct buf *b, const struct tw_port_key *k)
 	if (remote)
 		fmt_addr(k->family, k->addr, addr, sizeof(addr));
 	buf__printf(b, "{side=\"%s\",port=\"%u\",addr=\"%s\",family=\"%s\",netns=\"%u\"}",
-		    side_name(k->side), k->port, addr, remote ? family_name(k->family) : "", k->netns);
+		    side_name(k->side), k->port, addr, remote ? family_name(k->family) : "",
+		    k->netns);
 }
 
-enum port_metric { PM_TW, PM_PEAK, PM_ENTERED, PM_EXPIRED, PM_KILLED, PM_OVERFLOW, PM_BINDERR, PM_MAX };
+enum port_metric {
+	PM_TW,
+	PM_PEAK,
+	PM_ENTERED,
+	PM_EXPIRED,
+	PM_KILLED,
+	PM_OVERFLOW,
+	PM_BINDERR,
+	PM_MAX
+};
 
 static const struct {
 	const char *name, *type, *help;
@@ -82,7 +92,8 @@ static const struct {
 	[PM_EXPIRED] = { "twscope_time_wait_expired_total", "counter",
 			 "TIME_WAIT sockets that lived until their timer expired" },
 	[PM_KILLED] = { "twscope_time_wait_killed_total", "counter",
-			"TIME_WAIT sockets ended early (reuse, SYN, RST, SOCK_DESTROY, netns exit)" },
+			"TIME_WAIT sockets ended early (reuse, SYN, RST, SOCK_DESTROY, netns "
+			"exit)" },
 	[PM_OVERFLOW] = { "twscope_time_wait_overflow_total", "counter",
 			  "Closes that found the TIME_WAIT table full (tcp_max_tw_buckets)" },
 	[PM_BINDERR] = { "twscope_port_bind_errors_total", "counter",
@@ -127,9 +138,9 @@ static void render_ports(struct prom *p, const struct agg *a, struct buf *b)
 			if (!labelled(p, &s->key)) {
 				/* a peak does not add up: the other row shows the largest */
 				if (m == PM_PEAK)
-					other[m] = metric_of(&s->val, m) > other[m] ?
-							   metric_of(&s->val, m) :
-							   other[m];
+					other[m] = metric_of(&s->val, m) > other[m]
+							   ? metric_of(&s->val, m)
+							   : other[m];
 				else
 					other[m] += metric_of(&s->val, m);
 				continue;
@@ -138,7 +149,8 @@ static void render_ports(struct prom *p, const struct agg *a, struct buf *b)
 			port_labels(b, &s->key);
 			buf__printf(b, " %llu\n", (unsigned long long)metric_of(&s->val, m));
 		}
-		buf__printf(b, "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"} %llu\n",
+		buf__printf(b,
+			    "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"} %llu\n",
 			    port_metrics[m].name, (unsigned long long)other[m]);
 	}
 	free(idx);
@@ -172,8 +184,7 @@ void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
 	for (int c = 0; c < TW_CALL_MAX; c++)
 		for (int e = 0; e < 2; e++)
 			buf__printf(b, "twscope_bind_errors_total{call=\"%s\",errno=\"%s\"} %llu\n",
-				    call_name(c), errs[e],
-				    (unsigned long long)t->binds[c * 2 + e]);
+				    call_name(c), errs[e], (unsigned long long)t->binds[c * 2 + e]);
 	help(b, "twscope_bind_error_causes_total", "counter",
 	     "Failures explained by the agent, by cause (failures filtered out or lost are not)");
 	for (int c = 0; c < TW_CALL_MAX; c++)
@@ -203,7 +214,8 @@ void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
 			     "TcpExt TWRecycled of the agent's netns: TIME_WAITs reused by connect",
 			     in->tcpext.tw_recycled);
 		host_counter(b, "twscope_tcpext_time_wait_overflow_total", "counter",
-			     "TcpExt TCPTimeWaitOverflow of the agent's netns", in->tcpext.tw_overflow);
+			     "TcpExt TCPTimeWaitOverflow of the agent's netns",
+			     in->tcpext.tw_overflow);
 	}
 	help(b, "twscope_build_info", "gauge", "Version of the agent");
 	buf__printf(b, "twscope_build_info{version=\"%s\"} 1\n", TWSCOPE_VERSION);
@@ -228,7 +240,8 @@ int tcpext__parse(const char *text, struct tcpext *t)
 		unsigned long long v;
 		int nl = 0, vl = 0;
 
-		if (sscanf(names, " %63s%n", nbuf, &nl) != 1 || sscanf(vals, " %llu%n", &v, &vl) != 1)
+		if (sscanf(names, " %63s%n", nbuf, &nl) != 1 ||
+		    sscanf(vals, " %llu%n", &v, &vl) != 1)
 			break;
 		names += nl;
 		vals += vl;

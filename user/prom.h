@@ -24,7 +24,8 @@ struct tcpext {
 
 struct prom {
 	size_t top;
-	struct tw_port_key *labelled; /* keys that own a label set, kept so counters stay monotonic */
+	struct tw_port_key
+		*labelled; /* keys that own a label set, kept so counters stay monotonic */
 	size_t nlabelled;
 	size_t seen_rows; /* agg rows already given their place: a label, or "other" for good */
 };

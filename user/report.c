@@ -11,9 +11,9 @@
 void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
 			 const uint64_t binds[TW_BIND_ERR_SLOTS])
 {
-	int64_t live = (int64_t)(tot[TW_TOT_TW_SEEDED] + tot[TW_TOT_TW_ENTERED]) -
-		       (int64_t)(tot[TW_TOT_TW_MAP_FULL] + tot[TW_TOT_TW_EXPIRED] +
-				 tot[TW_TOT_TW_KILLED]);
+	int64_t live =
+		(int64_t)(tot[TW_TOT_TW_SEEDED] + tot[TW_TOT_TW_ENTERED]) -
+		(int64_t)(tot[TW_TOT_TW_MAP_FULL] + tot[TW_TOT_TW_EXPIRED] + tot[TW_TOT_TW_KILLED]);
 
 	memset(t, 0, sizeof(*t));
 	t->tw = live > 0 ? live : 0;
@@ -182,8 +182,10 @@ static void tl_row(struct buf *out, const char *side, const char *port, const ch
 
 	snprintf(c[0], sizeof(c[0]), "%lld", (long long)tw);
 	snprintf(c[1], sizeof(c[1]), "%s", peak);
-	snprintf(c[2], sizeof(c[2]), "%llu", (unsigned long long)(s->val.entered - s->base.entered));
-	snprintf(c[3], sizeof(c[3]), "%llu", (unsigned long long)(s->val.expired - s->base.expired));
+	snprintf(c[2], sizeof(c[2]), "%llu",
+		 (unsigned long long)(s->val.entered - s->base.entered));
+	snprintf(c[3], sizeof(c[3]), "%llu",
+		 (unsigned long long)(s->val.expired - s->base.expired));
 	snprintf(c[4], sizeof(c[4]), "%llu", (unsigned long long)(s->val.killed - s->base.killed));
 	snprintf(c[5], sizeof(c[5]), "%llu", (unsigned long long)s->val.entered);
 	snprintf(c[6], sizeof(c[6]), "%llu", (unsigned long long)s->val.expired);
@@ -231,12 +233,14 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 
 		sum_rest(a, idx, top, &other, &rest);
 		/* the port column holds 6 characters */
-		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu", rest < 999999 ? rest : 999999);
+		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu",
+			 rest < 999999 ? rest : 999999);
 		tl_row(out, "other", label, "", other.val.tw, "-", &other);
 		buf__putc(out, '\n');
 	}
-	buf__printf(out, "host: %llu in TIME_WAIT, %llu entered, %llu expired, %llu killed, "
-			 "%llu overflows, %llu bind errors, %llu events lost; every %u s\n",
+	buf__printf(out,
+		    "host: %llu in TIME_WAIT, %llu entered, %llu expired, %llu killed, "
+		    "%llu overflows, %llu bind errors, %llu events lost; every %u s\n",
 		    (unsigned long long)t->tw, (unsigned long long)t->tw_entered,
 		    (unsigned long long)t->tw_expired, (unsigned long long)t->tw_killed,
 		    (unsigned long long)t->tw_overflow, (unsigned long long)t->bind_errors,

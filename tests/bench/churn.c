@@ -20,17 +20,17 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#define NSEC 1000000000ULL
-#define BACKLOG 4096
-#define REQ_LEN 8
+#define NSEC	    1000000000ULL
+#define BACKLOG	    4096
+#define REQ_LEN	    8
 #define MAX_THREADS 1024
 #define MAX_SERVERS 4
 /* -c client: connections the clients may be ahead of the server, well inside the backlog */
 #define MAX_UNSERVED 1024
 /* Hard errors in a row before a client gives up: one bad connection is noise, 1000 is a bug. */
-#define MAX_CONSECUTIVE 1000
+#define MAX_CONSECUTIVE	 1000
 #define DRAIN_TIMEOUT_NS (2 * NSEC)
-#define CACHELINE 64
+#define CACHELINE	 64
 /* connections a client keeps open at once while waiting for the server's FIN */
 #define PIPELINE 16
 
@@ -547,7 +547,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (errno || end == optarg || *end || !isfinite(o->duration) ||
 			    o->duration <= 0 || o->duration > 86400)
 				return usage_error("bad --duration '%s': expected seconds in "
-						   "(0, 86400]", optarg);
+						   "(0, 86400]",
+						   optarg);
 			o->duration_set = true;
 			break;
 		case 'p':

@@ -192,18 +192,18 @@ static void test_ranked_by_activity(void **state)
 	/* A has by far the largest total but nothing happened on it since the mark */
 	struct port_row first[] = {
 		row(1, 0, 100), /* A */
-		row(2, 0, 10),  /* B */
-		row(3, 5, 5),   /* C */
-		row(4, 0, 50),  /* D */
-		row(6, 6, 3),   /* F */
+		row(2, 0, 10),	/* B */
+		row(3, 5, 5),	/* C */
+		row(4, 0, 50),	/* D */
+		row(6, 6, 3),	/* F */
 	};
 	struct port_row second[] = {
 		row(1, 0, 100), /* A: activity 0, entered 100 */
-		row(2, 2, 14),  /* B: gauge 2 + 4 entered = 6, entered 14 */
-		row(3, 5, 5),   /* C: gauge 5 */
-		row(4, 0, 50),  /* D: 1 bind error + 2 overflows = 3 */
-		row(5, 0, 0),   /* E: activity 0, entered 0 */
-		row(6, 6, 3),   /* F: gauge 6 = B's activity, fewer entered */
+		row(2, 2, 14),	/* B: gauge 2 + 4 entered = 6, entered 14 */
+		row(3, 5, 5),	/* C: gauge 5 */
+		row(4, 0, 50),	/* D: 1 bind error + 2 overflows = 3 */
+		row(5, 0, 0),	/* E: activity 0, entered 0 */
+		row(6, 6, 3),	/* F: gauge 6 = B's activity, fewer entered */
 	};
 	const uint16_t want[] = { 2, 6, 3, 4, 1, 5 };
 	size_t idx[8];

@@ -46,9 +46,9 @@ static void test_all_options(void **state)
 	char err[256];
 
 	assert_int_equal(parse(&o, err, "-j", "-p", "80,443", "--port=8080", "--pid", "42", "-6",
-			       "-e", "state,tw", "-i", "5", "-d", "7", "--log", "/tmp/x.log", "--prom",
-			       "/tmp/x.prom", "--metrics-addr", "127.0.0.1:9100", "--netns", "4026531840",
-			       "--top", "5", "--window", "600", NULL),
+			       "-e", "state,tw", "-i", "5", "-d", "7", "--log", "/tmp/x.log",
+			       "--prom", "/tmp/x.prom", "--metrics-addr", "127.0.0.1:9100",
+			       "--netns", "4026531840", "--top", "5", "--window", "600", NULL),
 			 0);
 	assert_true(o.json);
 	assert_int_equal(o.nports, 3);

@@ -214,7 +214,7 @@ static void test_tcp_bound_row(void **state)
 static void test_tcp_connected_row(void **state)
 {
 	static const uint8_t states[] = { ST_ESTABLISHED, ST_SYN_SENT, ST_FIN_WAIT1, ST_FIN_WAIT2,
-					  ST_CLOSE_WAIT, ST_LAST_ACK, ST_CLOSING };
+					  ST_CLOSE_WAIT,  ST_LAST_ACK, ST_CLOSING };
 
 	for (size_t i = 0; i < sizeof(states); i++)
 		check_row(TW_CALL_BIND, IPPROTO_TCP, states[i], CAUSE_CONNECTED, passes_full);
@@ -429,9 +429,9 @@ static void check_addr_cases(int proto, uint8_t st)
 		}
 		run(&in, &s, 1, &r);
 		assert_int_equal(r.holders_total, c->conflict);
-		assert_int_equal(r.cause, c->conflict ? (proto == IPPROTO_UDP ? CAUSE_BOUND :
-										   CAUSE_LISTEN) :
-							CAUSE_UNKNOWN);
+		assert_int_equal(r.cause,
+				 c->conflict ? (proto == IPPROTO_UDP ? CAUSE_BOUND : CAUSE_LISTEN)
+					     : CAUSE_UNKNOWN);
 	}
 }
 
@@ -537,8 +537,8 @@ static void test_listen_recheck_bound_only_holder(void **state)
 static void test_udp_bound(void **state)
 {
 	struct diag_input in = bind_in(IPPROTO_UDP, "0.0.0.0", 53);
-	struct diag_sock s = owned(sock_at(IPPROTO_UDP, "127.0.0.53", 53, ST_CLOSE), 300,
-				   "systemd-resolve");
+	struct diag_sock s =
+		owned(sock_at(IPPROTO_UDP, "127.0.0.53", 53, ST_CLOSE), 300, "systemd-resolve");
 	struct diag_result r;
 
 	run(&in, &s, 1, &r);
@@ -638,8 +638,8 @@ static void test_connect_bound_src_port_time_wait(void **state)
 static void test_connect_bound_src_port_connected(void **state)
 {
 	struct diag_input in = connect_in("127.0.0.1", "127.0.0.1", 40000);
-	struct diag_sock s = owned(conn_sock("127.0.0.1", 40000, "127.0.0.1", ST_ESTABLISHED), 77,
-				   "psql");
+	struct diag_sock s =
+		owned(conn_sock("127.0.0.1", 40000, "127.0.0.1", ST_ESTABLISHED), 77, "psql");
 	struct diag_result r;
 
 	run(&in, &s, 1, &r);
@@ -945,7 +945,7 @@ static void test_cause_names(void **state)
 	assert_string_equal(diag__cause_name(CAUSE_EPHEMERAL_EXHAUSTED), "ephemeral_exhausted");
 	assert_string_equal(diag__cause_name(CAUSE_UNKNOWN), "unknown");
 	assert_string_equal(diag__cause_name(CAUSE_MAX), "unknown");
-	assert_string_equal(diag__cause_name((enum diag_cause)-1), "unknown");
+	assert_string_equal(diag__cause_name((enum diag_cause) - 1), "unknown");
 }
 
 /* The record's fields land in the input unchanged; socks stay empty for the caller to fill. */

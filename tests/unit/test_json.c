@@ -94,8 +94,9 @@ static void test_writer(void **state)
 	jw__arr_close(&w);
 	jw__strn(&w, "comm", "ab\x01", 3);
 	jw__obj_close(&w);
-	assert_string_equal(b.data, "{\"type\":\"x\",\"n\":18446744073709551615,\"neg\":-5,\"t\":true,"
-				    "\"list\":[1,2,{\"z\":null}],\"comm\":\"ab\\u0001\"}");
+	assert_string_equal(b.data,
+			    "{\"type\":\"x\",\"n\":18446744073709551615,\"neg\":-5,\"t\":true,"
+			    "\"list\":[1,2,{\"z\":null}],\"comm\":\"ab\\u0001\"}");
 	buf__free(&b);
 }
 

@@ -148,9 +148,8 @@ static size_t count_lines(const char *text, const char *prefix)
 
 static const char *label_prefix(char *s, size_t len, const char *family, uint16_t port)
 {
-	snprintf(s, len,
-		 "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\"}", family,
-		 port, NETNS);
+	snprintf(s, len, "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\"}",
+		 family, port, NETNS);
 	return s;
 }
 
@@ -256,40 +255,39 @@ static void test_render_top_and_other(void **state)
 	for (size_t i = 0; i < NPORT_FAMILIES; i++) {
 		snprintf(pre, sizeof(pre), "%s{", port_families[i]);
 		assert_int_equal(count_lines(b.data, pre), 2 + 1);
-		assert_int_equal(count_lines(b.data, other_prefix(pre, sizeof(pre),
-								   port_families[i])),
-				 1);
-		assert_true(has_sample(b.data, label_prefix(pre, sizeof(pre),
-							     port_families[i], 9000)));
-		assert_true(has_sample(b.data, label_prefix(pre, sizeof(pre),
-							     port_families[i], 9001)));
+		assert_int_equal(
+			count_lines(b.data, other_prefix(pre, sizeof(pre), port_families[i])), 1);
+		assert_true(
+			has_sample(b.data, label_prefix(pre, sizeof(pre), port_families[i], 9000)));
+		assert_true(
+			has_sample(b.data, label_prefix(pre, sizeof(pre), port_families[i], 9001)));
 	}
 	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
 						     "twscope_time_wait_entered_total", 9000)),
 			 100);
 	/* the other row sums ports 9002..9005 */
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_sockets")),
-			 40 + 30 + 20 + 10);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total")),
-			 80 + 70 + 60 + 50);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_expired_total")),
-			 2 + 3 + 4 + 5);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_killed_total")),
-			 4);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_overflow_total")),
-			 8);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_port_bind_errors_total")),
-			 12);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_sockets")),
+		40 + 30 + 20 + 10);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
+		80 + 70 + 60 + 50);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_expired_total")),
+		2 + 3 + 4 + 5);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_killed_total")),
+		4);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_overflow_total")),
+		8);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_port_bind_errors_total")),
+		12);
 	/* peaks do not add up: the other row shows the largest */
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_peak_sockets")),
-			 75);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_peak_sockets")),
+		75);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -313,8 +311,8 @@ static void test_render_labels_are_sticky(void **state)
 	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
 						     "twscope_time_wait_entered_total", 443)),
 			 5);
-	assert_false(has_sample(b.data, label_prefix(pre, sizeof(pre),
-						      "twscope_time_wait_entered_total", 8080)));
+	assert_false(has_sample(
+		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
 
 	/* 8080 is now by far the busiest, 80 and 443 went quiet */
 	agg__mark(a);
@@ -328,11 +326,11 @@ static void test_render_labels_are_sticky(void **state)
 	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
 						     "twscope_time_wait_entered_total", 443)),
 			 5);
-	assert_false(has_sample(b.data, label_prefix(pre, sizeof(pre),
-						      "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total")),
-			 1000);
+	assert_false(has_sample(
+		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
+		1000);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -359,19 +357,19 @@ static void test_render_place_taken_at_first_sight(void **state)
 			 0);
 	agg__sample(a, 2, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_false(has_sample(b.data, label_prefix(pre, sizeof(pre),
-						      "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total")),
-			 1);
+	assert_false(has_sample(
+		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
+		1);
 	rows[2].val.entered = 900;
 	agg__sample(a, 3, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_false(has_sample(b.data, label_prefix(pre, sizeof(pre),
-						      "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total")),
-			 900);
+	assert_false(has_sample(
+		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
+		900);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -416,9 +414,8 @@ static void test_render_host_and_bind_errors(void **state)
 		}
 	/* no port has any activity: only the other samples, at zero */
 	assert_int_equal(count_lines(b.data, "twscope_time_wait_sockets{"), 1);
-	assert_int_equal(sample(b.data, other_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_sockets")),
-			 0);
+	assert_int_equal(
+		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_sockets")), 0);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
