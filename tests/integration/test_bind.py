@@ -2,6 +2,7 @@
 import time
 
 from lib import Agent, Netns, check, check_eq, events
+from test_timewait import SERVER_FIRST
 
 HOLD = """
 import socket, sys
@@ -49,22 +50,8 @@ def bind_errors(agent, ns, n=1, timeout=10):
 
 
 def make_time_waits(ns, port, reuseaddr, n=3):
-    code = """
-        import socket, sys
-        from sockutil import listener, say
-        port, n = int(sys.argv[1]), int(sys.argv[2])
-        ls = listener(port, reuseaddr=sys.argv[3] == "1")
-        for i in range(n):
-            c = socket.create_connection(("127.0.0.1", port))
-            s, _ = ls.accept()
-            s.close()
-            while c.recv(100):
-                pass
-            c.close()
-        ls.close()
-        say(done=True)
-    """
-    ns.py(code, str(port), str(n), "1" if reuseaddr else "0").finish()
+    """n server-closed connections on port; the listener is closed after them."""
+    ns.py(SERVER_FIRST, str(port), str(n), "1" if reuseaddr else "0").finish()
 
 
 def test_restart_without_reuseaddr_hits_time_wait():

@@ -18,6 +18,7 @@ for i in range(n):
         pass
     ports.append(c.getsockname()[1])
     c.close()
+ls.close()
 say(ports=ports, pid=__import__("os").getpid())
 """
 
