@@ -129,16 +129,6 @@ static __always_inline void tuple_from_skc(struct tw_tuple *t, const struct sock
 	}
 }
 
-/*
- * A full socket's tuple with the source port from inet_sport: tcp_set_state(TCP_CLOSE) calls
- * inet_put_port(), which zeroes skc_num before the tracepoint fires.
- */
-static __always_inline void tuple_from_sk(struct tw_tuple *t, const struct sock *sk)
-{
-	tuple_from_skc(t, &sk->__sk_common);
-	t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-}
-
 static __always_inline void proc_current(struct tw_proc *p)
 {
 	p->pid = bpf_get_current_pid_tgid() >> 32;

@@ -146,21 +146,3 @@ int buf__printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
-
-/* Display columns of a UTF-8 string: continuation bytes take no column. */
-size_t utf8_width(const char *s, size_t n)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			w++;
-	return w;
-}
-
-int buf__pad(struct buf *b, size_t line_start, size_t width)
-{
-	size_t w = utf8_width(b->data + line_start, b->len - line_start);
-
-	return w < width ? buf__spaces(b, width - w) : 0;
-}

@@ -51,8 +51,5 @@ int buf__i64(struct buf *b, long long v);
 int buf__fixed(struct buf *b, unsigned long long v, int decimals);
 /* Appends n spaces. */
 int buf__spaces(struct buf *b, size_t n);
-/* Pads with spaces to display column width (UTF-8 aware). */
-int buf__pad(struct buf *b, size_t line_start, size_t width);
-size_t utf8_width(const char *s, size_t n);
 
 #endif

@@ -133,15 +133,6 @@ static void put_duration(struct buf *b, int64_t ms)
 	}
 }
 
-void fmt_duration_ms(int64_t ms, char *s, size_t len)
-{
-	struct buf b = {};
-
-	put_duration(&b, ms);
-	snprintf(s, len, "%s", b.data ? b.data : "");
-	buf__free(&b);
-}
-
 /* Learns a pid's comm from a record that has one, or fills it into one that lacks it. */
 static const struct tw_proc *proc_named(struct render_ctx *c, const struct tw_proc *p,
 					struct tw_proc *tmp)

@@ -49,8 +49,6 @@ void event__text_header(struct buf *out);
 void fmt_rfc3339(int64_t real_ns, char *s, size_t len);
 /* "127.0.0.1", "::1"; an IPv4-mapped IPv6 address stays in IPv6 form. */
 void fmt_addr(int family, const uint8_t *addr, char *s, size_t len);
-/* "1.2 s", "850 ms", "3 min" */
-void fmt_duration_ms(int64_t ms, char *s, size_t len);
 int64_t clock_mono_to_real_offset(void);
 
 #endif

@@ -172,12 +172,6 @@ void jw__i64(struct jw *w, const char *key, int64_t v)
 	buf__i64(w->b, v);
 }
 
-void jw__double(struct jw *w, const char *key, double v, int decimals)
-{
-	jw__key(w, key);
-	buf__printf(w->b, "%.*f", decimals, v);
-}
-
 void jw__bool(struct jw *w, const char *key, bool v)
 {
 	jw__key(w, key);

@@ -27,7 +27,6 @@ void jw__str(struct jw *w, const char *key, const char *val);
 void jw__strn(struct jw *w, const char *key, const char *val, size_t n);
 void jw__u64(struct jw *w, const char *key, uint64_t v);
 void jw__i64(struct jw *w, const char *key, int64_t v);
-void jw__double(struct jw *w, const char *key, double v, int decimals);
 void jw__bool(struct jw *w, const char *key, bool v);
 void jw__null(struct jw *w, const char *key);
 

@@ -18,6 +18,17 @@
 static const char *const blocks[] = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
 static const char ascii[] = " .:-=+*#%@";
 
+/* Display columns of a UTF-8 string: continuation bytes take no column. */
+static size_t utf8_width(const char *s, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
 static struct port_row local_row(uint16_t port, int64_t tw, uint64_t entered)
 {
 	struct port_row r = {};
