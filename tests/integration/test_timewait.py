@@ -191,3 +191,24 @@ def test_real_time_wait_expires_after_60s():
 
 
 test_real_time_wait_expires_after_60s.timeout = 110
+
+
+def test_ipv6_time_wait():
+    with Netns() as ns, Agent("-e", "tw", "--netns", ns.inum, "-6") as agent:
+        p = ns.py("""
+            import socket
+            from sockutil import listener, say
+            ls = listener(7108, "::1", socket.AF_INET6)
+            c = socket.create_connection(("::1", 7108))
+            s, _ = ls.accept()
+            s.close()
+            while c.recv(100):
+                pass
+            say(port=c.getsockname()[1])
+            c.close()
+        """)
+        cport = p.finish()[0]["port"]
+        r = agent.wait_for(lambda r: r.get("type") == "tw_enter", 10)
+        check(r is not None, "no tw_enter for IPv6")
+        check_eq((r["family"], r["saddr"], r["sport"], r["daddr"], r["dport"], r["side"]),
+                 ("ipv6", "::1", 7108, "::1", cport, "local"), "IPv6 TIME_WAIT")
