@@ -27,7 +27,7 @@ SKEL := $(OUTPUT)/twscope.skel.h
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # Pure modules the unit tests link without BPF or root.
-LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o $(OUTPUT)/user/loader.o $(OUTPUT)/user/probe.o \
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o $(OUTPUT)/user/loader.o \
 	$(OUTPUT)/user/holders.o $(OUTPUT)/user/metrics_http.o,$(USER_OBJS))
 
 PKGS := libbpf libelf zlib libmicrohttpd

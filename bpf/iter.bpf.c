@@ -79,7 +79,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	l->enter_jiffies =
 		bpf_jiffies64() -
 		(life_ms > left_ms ? (__u64)(life_ms - left_ms) * kernel_hz() / 1000 : 0);
-	l->flags = TW_F_SEEDED | TW_F_COMPLETE;
+	l->flags = TW_F_SEEDED;
 	live_set_tuple(l, t);
 	l->netns = netns;
 	l->pid = 0;

@@ -129,7 +129,6 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	if (l) {
 		live_set_tuple(l, &t);
 		l->netns = netns;
-		l->flags |= TW_F_COMPLETE;
 	}
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport)) {
 		if (l)
@@ -182,7 +181,8 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 
 	if (sk_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
-	if (cfg.events & TW_EV_STATE) {
+	/* owners cost a storage lookup per transition: only when events or --pid need them */
+	if ((cfg.events & TW_EV_STATE) || cfg.pid) {
 		if (in_owner_context(oldstate, newstate)) {
 			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL,
 						   BPF_SK_STORAGE_GET_F_CREATE);

@@ -22,8 +22,9 @@ struct tw_pend {
 	__u64 ts_ns;
 	__u64 scratch; /* a pointer stored and read back is a plain number to the verifier */
 	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
-	__u8 tracked;  /* tw holds the live entry taken out at the cancel */
-	__u8 pad[6];
+	__u8 tracked;	/* tw holds the live entry taken out at the cancel */
+	__u8 undecided; /* the cancel settled a PENDING slot: a re-arm gives it back to the close */
+	__u8 pad[5];
 	struct tw_live tw;
 };
 
@@ -68,8 +69,7 @@ static __noinline void tw_end(struct tw_live *l, __u8 reason)
  */
 static __noinline void complete_late(struct tw_live *l, __u64 timer)
 {
-	const struct inet_timewait_sock *tw =
-		(const void *)(timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+	const struct inet_timewait_sock *tw = tw_of_timer((const void *)timer);
 	const struct sock_common *skc = &tw->__tw_common;
 	struct tw_enter_info info = {};
 	struct tw_tuple t = {};
@@ -83,7 +83,6 @@ static __noinline void complete_late(struct tw_live *l, __u64 timer)
 		return;
 	live_set_tuple(l, &t);
 	l->netns = netns;
-	l->flags |= TW_F_COMPLETE;
 	l->slot = tuple_slot(&t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
 	l->pid = owner.pid;
 	l->wanted = 1;
@@ -110,9 +109,13 @@ static __always_inline void take_out(struct tw_pend *p, __u64 timer)
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
-	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT) == TW_SLOT_PENDING &&
-	    (__u32)bpf_jiffies64() - l->enter_jiffies > 2)
-		complete_late(l, timer);
+	p->undecided = 0;
+	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT) == TW_SLOT_PENDING) {
+		if ((__u32)bpf_jiffies64() - l->enter_jiffies > 2)
+			complete_late(l, timer);
+		else
+			p->undecided = 1;
+	}
 	p->tw = *l;
 	live_delete(l);
 }
@@ -160,8 +163,11 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 
 			*l = p->tw;
 			l->timer = key;
+			if (p->undecided)
+				l->slot = TW_SLOT_PENDING; /* its close has not run yet */
 		} else {
 			total_add(TW_TOT_TW_MAP_FULL, 1);
+			port_count(p->tw.slot, PORT_UNTRACK);
 		}
 		return 0;
 	}

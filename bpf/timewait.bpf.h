@@ -36,6 +36,15 @@ struct {
 	__type(value, __u32);
 } port_slot SEC(".maps") __weak;
 
+/* The key of each slot, for user space: written once the slot is the key's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TW_PORT_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tw_port_key);
+} port_keys SEC(".maps") __weak;
+
 /* Slots handed out so far (defined in timewait.bpf.c). */
 extern __u32 port_slots_used;
 
@@ -71,6 +80,7 @@ enum port_field {
 	PORT_KILLED,
 	PORT_OVERFLOW,
 	PORT_BIND_ERR,
+	PORT_UNTRACK, /* still alive, but no longer in the live table: out of the gauge */
 };
 
 static __always_inline __u32 live_hash(__u64 timer)
@@ -156,6 +166,9 @@ static __always_inline void live_get_tuple(const struct tw_live *l, struct tw_tu
  */
 static __always_inline void live_delete(struct tw_live *e)
 {
+	/* a CPU that finds the next key here before its fields are written reads no counters */
+	e->slot = TW_NO_SLOT;
+	e->wanted = 0;
 	e->timer = TW_LIVE_DELETED;
 }
 
@@ -267,8 +280,13 @@ static __always_inline __u32 slot_for(const struct tw_port_key *k)
 	n = __sync_fetch_and_add(&port_slots_used, 1);
 	if (n >= TW_PORT_SLOTS)
 		goto full;
-	if (!bpf_map_update_elem(&port_slot, k, &n, BPF_NOEXIST))
+	if (!bpf_map_update_elem(&port_slot, k, &n, BPF_NOEXIST)) {
+		struct tw_port_key *pk = bpf_map_lookup_elem(&port_keys, &n);
+
+		if (pk)
+			*pk = *k;
 		return n;
+	}
 	/* another CPU keyed it first: use its slot, this one stays unused */
 	s = bpf_map_lookup_elem(&port_slot, k);
 	return s ? *s : TW_NO_SLOT;
@@ -359,6 +377,9 @@ static __always_inline void port_count(__u32 slot, enum port_field what)
 	case PORT_KILLED:
 		__sync_fetch_and_sub(&v->tw, 1);
 		__sync_fetch_and_add(&v->killed, 1);
+		break;
+	case PORT_UNTRACK:
+		__sync_fetch_and_sub(&v->tw, 1);
 		break;
 	case PORT_OVERFLOW:
 		__sync_fetch_and_add(&v->overflow, 1);

@@ -49,8 +49,7 @@ enum tw_call {
 
 /* Flags of tw_exit and of a live TIME_WAIT entry. */
 enum tw_flags {
-	TW_F_SEEDED = 1,   /* found by the start-up iterator pass, age is estimated */
-	TW_F_COMPLETE = 2, /* tuple and key filled in (at the full socket's move to CLOSE) */
+	TW_F_SEEDED = 1, /* found by the start-up iterator pass, age is estimated */
 };
 
 /* Indexes of the per-CPU totals array; host-wide and never filtered. */

@@ -115,8 +115,6 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 	if (!a->samples)
 		a->first_s = now_s;
 
-	for (size_t i = 0; i < a->n; i++)
-		a->rows[i].seen = false;
 	for (size_t i = 0; i < n; i++) {
 		struct agg_series *s = find(a, &rows[i].key);
 
@@ -129,7 +127,6 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 		if (changed(&s->val, &rows[i].val) || rows[i].val.tw > 0)
 			s->last_active_s = now_s;
 		s->val = rows[i].val;
-		s->seen = true;
 	}
 	/* fill every second since the last sample, so a late tick leaves no hole */
 	if (gap > a->window_s)

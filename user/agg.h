@@ -24,7 +24,6 @@ struct agg_series {
 	struct tw_port_val base; /* at the start of the interval */
 	uint32_t *ring;		 /* gauge per second, NULL when over max_series */
 	uint64_t last_active_s;
-	bool seen; /* present in the latest sample */
 };
 
 struct agg {

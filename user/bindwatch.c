@@ -140,8 +140,11 @@ void bindwatch__add(struct bindwatch *w, const struct tw_bind_rec *r, uint64_t n
 		e->key = k;
 	}
 	if (!e->walk_ns || now_ns - e->walk_ns >= w->window_ns) {
-		settle(w, e, now_ns);
-		walk(w, e, r, now_ns);
+		/* a summary held back walks afresh: its sockets serve this failure too */
+		if (e->pending)
+			settle(w, e, now_ns);
+		else
+			walk(w, e, r, now_ns);
 	}
 	if (e->shown < BINDWATCH_BURST) {
 		e->shown++;

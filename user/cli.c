@@ -29,7 +29,7 @@ static const struct argp_option options[] = {
 	{ NULL, '4', NULL, 0, "only IPv4", 0 },
 	{ NULL, '6', NULL, 0, "only IPv6", 0 },
 	{ "netns", OPT_NETNS, "INUM", 0,
-	  "only this network namespace (inode, as in ls -L /proc/PID/ns/net)", 0 },
+	  "only this network namespace (inode: ls -L -i /proc/PID/ns/net)", 0 },
 	{ "events", 'e', "LIST", 0, "tw,bind,state, all or none (default tw,bind)", 0 },
 	{ "interval", 'i', "SECS", 0, "timeline and counts every SECS (default 10)", 0 },
 	{ "duration", 'd', "SECS", 0, "stop after SECS", 0 },

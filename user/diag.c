@@ -394,6 +394,16 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 	memset(out, 0, sizeof(*out));
 	out->cause = CAUSE_UNKNOWN;
 	out->tw_last_ms = -1;
+	if (in->call != TW_CALL_CONNECT && in->err == EADDRNOTAVAIL) {
+		/* inet_bind_conflict is not involved: the address belongs to no interface */
+		hint_add(&h, "no interface in this network namespace has the address ");
+		hint_endpoint(&h, in->family, in->addr, in->port);
+		hint_add(&h, "; bind to a local address or the wildcard%s",
+			 in->inet_flags & 3 ? "" :
+					      ", or allow it with IP_FREEBIND or "
+					      "net.ipv4.ip_nonlocal_bind=1");
+		return;
+	}
 	if (exhausted) {
 		out->cause = CAUSE_EPHEMERAL_EXHAUSTED;
 		for (size_t i = 0; i < in->nsocks; i++) {
@@ -459,4 +469,5 @@ void diag__input_from_rec(const struct tw_bind_rec *r, struct diag_input *in)
 	in->port_lo = r->port_lo;
 	in->port_hi = r->port_hi;
 	in->tw_reuse = r->tw_reuse;
+	in->inet_flags = r->inet_flags;
 }

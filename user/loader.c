@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <unistd.h>
@@ -115,7 +114,7 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 	return 0;
 }
 
-uint64_t loader__kallsyms(const char *name)
+static uint64_t kallsyms(const char *name)
 {
 	unsigned long long addr, found = 0;
 	char line[512], sym[256], type;
@@ -174,10 +173,10 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0)
 		return fail(err, len, "cannot count CPUs");
-	l->percpu = calloc(l->ncpus, sizeof(uint64_t) * 8);
+	l->percpu = calloc(l->ncpus, sizeof(uint64_t));
 	if (!l->percpu)
 		return -ENOMEM;
-	twfn = loader__kallsyms("tw_timer_handler");
+	twfn = kallsyms("tw_timer_handler");
 	if (!twfn)
 		return fail(err, len,
 			    "tw_timer_handler is not in /proc/kallsyms (or addresses are "
@@ -219,6 +218,9 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_udp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
+	l->pend_buf = calloc(l->ncpus, (bpf_map__value_size(l->skel->maps.pend) + 7) & ~7u);
+	if (!l->pend_buf)
+		return -ENOMEM;
 	ret = twscope_bpf__load(l->skel);
 	if (ret)
 		return fail(err, len, "loading the BPF programs failed: %s%s%s", strerror(-ret),
@@ -241,12 +243,14 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 			return fail(err, len, "cannot map the ring buffer: %s", strerror(errno));
 	}
 	l->ctr_len = TW_PORT_SLOTS * sizeof(struct tw_port_val);
+	l->keys_len = TW_PORT_SLOTS * sizeof(struct tw_port_key);
 	l->ctr = mmap(NULL, l->ctr_len, PROT_READ, MAP_SHARED, bpf_map__fd(l->skel->maps.port_ctr),
 		      0);
-	l->slot_keys = calloc(TW_PORT_SLOTS, sizeof(*l->slot_keys));
-	if (l->ctr == MAP_FAILED || !l->slot_keys) {
-		l->ctr = NULL;
-		return fail(err, len, "cannot map the port counters: %s", strerror(errno));
+	l->keys = mmap(NULL, l->keys_len, PROT_READ, MAP_SHARED,
+		       bpf_map__fd(l->skel->maps.port_keys), 0);
+	if (l->ctr == MAP_FAILED || l->keys == MAP_FAILED) {
+		ret = -errno;
+		return fail(err, len, "cannot map the port counters: %s", strerror(-ret));
 	}
 	return 0;
 }
@@ -311,38 +315,48 @@ cleanup:
 	return ret;
 }
 
-int loader__seed(struct loader *l, size_t *nnetns)
+static void seed_one(int fd, uint32_t inum, void *arg)
 {
-	uint32_t inums[1024];
-	int fds[1024], self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), ret = 0;
-	size_t n = netns__list(inums, fds, 1024);
-	struct tw_iter_args *a = loader__iter_args(l);
+	struct loader *l = arg;
 	void *data;
 	size_t len;
+
+	if (setns(fd, CLONE_NEWNET) == 0 && loader__iter(l, LOADER_ITER_TCP, &data, &len) == 0)
+		free(data);
+}
+
+int loader__seed(struct loader *l, size_t *nnetns)
+{
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), ret = 0;
+	struct tw_iter_args *a = loader__iter_args(l);
 
 	if (self < 0)
 		return -errno;
 	memset(a, 0, sizeof(*a));
 	a->want_tw_seed = 1;
-	for (size_t i = 0; i < n; i++) {
-		if (setns(fds[i], CLONE_NEWNET) == 0 &&
-		    loader__iter(l, LOADER_ITER_TCP, &data, &len) == 0)
-			free(data);
-		close(fds[i]);
-	}
+	*nnetns = netns__each(seed_one, l);
 	a->want_tw_seed = 0;
 	if (setns(self, CLONE_NEWNET))
 		ret = -errno;
 	close(self);
-	*nnetns = n;
 	return ret;
 }
 
 void loader__flush(struct loader *l)
 {
 	int fd = bpf_program__fd(l->skel->progs.tw_flush);
+	size_t stride = (bpf_map__value_size(l->skel->maps.pend) + 7) & ~7u;
+	uint32_t zero = 0;
 
+	/* one read of every CPU's parking slot; only CPUs with something parked get a run */
+	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.pend), &zero, l->pend_buf))
+		return;
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+		uint64_t timer;
+
+		memcpy(&timer, (char *)l->pend_buf + cpu * stride, sizeof(timer));
+		if (!timer)
+			continue;
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .cpu = cpu, .flags = BPF_F_TEST_RUN_ON_CPU);
 
 		bpf_prog_test_run_opts(fd, &opts);
@@ -380,8 +394,7 @@ uint64_t loader__missed(struct loader *l)
 	struct bpf_program *prog;
 	uint64_t sum = 0;
 
-	bpf_object__for_each_program(prog, l->skel->obj)
-	{
+	bpf_object__for_each_program(prog, l->skel->obj) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
@@ -392,38 +405,17 @@ uint64_t loader__missed(struct loader *l)
 	return sum;
 }
 
-/* Learns the keys of slots handed out since the last call (slots are never given back). */
-static void refresh_slot_keys(struct loader *l)
-{
-	int fd = bpf_map__fd(l->skel->maps.port_slot);
-	uint32_t used = l->skel->bss->port_slots_used, slot;
-	struct tw_port_key key, next;
-	void *prev = NULL;
-
-	if (used == l->slots_known)
-		return;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &slot) == 0 && slot < TW_PORT_SLOTS)
-			l->slot_keys[slot] = next;
-		key = next;
-		prev = &key;
-	}
-	l->slots_known = used;
-}
-
 size_t loader__ports(struct loader *l, struct port_row *rows, size_t max)
 {
+	uint32_t used = l->skel->bss->port_slots_used;
 	size_t n = 0;
 
-	refresh_slot_keys(l);
-	for (uint32_t i = 0; i < TW_PORT_SLOTS && i < l->slots_known && n < max; i++) {
-		const struct tw_port_val *v = &l->ctr[i];
-
-		/* a slot lost to a race between CPUs keeps a zero key and zero counts */
-		if (!l->slot_keys[i].netns)
+	for (uint32_t i = 0; i < TW_PORT_SLOTS && i < used && n < max; i++) {
+		/* a slot being keyed right now, or lost to a race between CPUs, has no key yet */
+		if (!l->keys[i].netns)
 			continue;
-		rows[n].key = l->slot_keys[i];
-		memcpy(&rows[n].val, (const void *)v, sizeof(*v));
+		memcpy(&rows[n].key, (const void *)&l->keys[i], sizeof(rows[n].key));
+		memcpy(&rows[n].val, (const void *)&l->ctr[i], sizeof(rows[n].val));
 		n++;
 	}
 	return n;
@@ -437,10 +429,12 @@ void loader__free(struct loader *l)
 	for (int i = 0; l->rings && i < l->nrings; i++)
 		close(l->rings[i]);
 	free(l->rings);
-	if (l->ctr)
+	if (l->ctr && l->ctr != MAP_FAILED)
 		munmap((void *)l->ctr, l->ctr_len);
-	free(l->slot_keys);
+	if (l->keys && l->keys != MAP_FAILED)
+		munmap((void *)l->keys, l->keys_len);
 	twscope_bpf__destroy(l->skel);
 	free(l->percpu);
+	free(l->pend_buf);
 	memset(l, 0, sizeof(*l));
 }

@@ -22,16 +22,15 @@ struct loader {
 	size_t ring_bytes;
 	int ncpus;
 	uint64_t *percpu;	       /* scratch for per-CPU lookups */
+	void *pend_buf;		       /* every CPU's TIME_WAIT parking slot */
 	const struct tw_port_val *ctr; /* the port_ctr array, mapped read-only */
 	size_t ctr_len;
-	struct tw_port_key *slot_keys; /* key of each counter slot */
-	uint32_t slots_known;
+	const struct tw_port_key *keys; /* the key of each slot, mapped read-only */
+	size_t keys_len;
 };
 
 /* Root, BTF, tracefs (mounted here when absent: *mounted set), tracepoints; -errno + message. */
 int loader__preflight(bool *mounted, char *err, size_t len);
-/* tw_timer_handler's address from /proc/kallsyms, 0 when absent or hidden. */
-uint64_t loader__kallsyms(const char *name);
 int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_fn fn, void *ctx,
 		 char *err, size_t len);
 /* Seeds listeners and existing TIME_WAITs of every reachable netns; returns how many netns. */
@@ -40,7 +39,8 @@ int loader__seed(struct loader *l, size_t *nnetns);
 void loader__flush(struct loader *l);
 /* Host-wide totals (summed over CPUs) and bind errors by call and errno. */
 int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW_BIND_ERR_SLOTS]);
-/* Runs of our programs the kernel skipped: it never runs one nested in itself on a CPU. */
+/* Runs of our programs the kernel skipped (it never runs one nested in itself on a CPU): an
+ * upper bound of the events lost that way, since the nested set_state program takes most. */
 uint64_t loader__missed(struct loader *l);
 /* Every per-port counter row, up to max; returns the count. */
 size_t loader__ports(struct loader *l, struct port_row *rows, size_t max);

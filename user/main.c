@@ -14,7 +14,6 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "agg.h"
 #include "bindwatch.h"
 #include "cli.h"
@@ -371,9 +370,11 @@ static int run(struct app *a)
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					if (a->log && logfile__reopen(a->log))
+					int r = a->log ? logfile__reopen(a->log) : 0;
+
+					if (r)
 						p_err("reopening %s failed: %s", a->o.log_path,
-						      strerror(errno));
+						      strerror(-r));
 				} else {
 					a->stop = true;
 				}
@@ -406,8 +407,8 @@ static void finish(struct app *a)
 	drain(a, true);
 	bindwatch__flush(a->bw);
 	sample(a, now);
-	if (!a->out_broken)
-		interval_report(a, now);
+	/* the log and metrics get their last record even when stdout is gone */
+	interval_report(a, now);
 	out_flush(a);
 	read_totals(a, &t);
 	if (t.lost_events || a->bad_records)
@@ -434,7 +435,8 @@ int main(int argc, char **argv)
 	}
 	if (a.o.help) {
 		cli__usage(&a.out);
-		fputs(a.out.data, stdout);
+		if (a.out.data)
+			fputs(a.out.data, stdout);
 		buf__free(&a.out);
 		return 0;
 	}

@@ -96,36 +96,49 @@ int netns__open(uint32_t inum, uint32_t pid_hint)
 	return f.fd;
 }
 
-struct list_arg {
-	uint32_t *inums;
-	int *fds;
-	size_t n, max;
+#define NETNS_SEEN_MAX 4096
+
+struct each_arg {
+	netns_fn fn;
+	void *arg;
+	uint32_t seen[NETNS_SEEN_MAX];
+	size_t n;
 };
 
-static int list_one(const char *path, void *arg)
+/* Opens each namespace once, hands it to the callback, closes it: one fd at a time. */
+static int each_one(const char *path, void *arg)
 {
-	struct list_arg *l = arg;
+	struct each_arg *e = arg;
 	struct stat st;
 	int fd;
 
 	if (stat(path, &st))
 		return 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (l->inums[i] == (uint32_t)st.st_ino)
+	for (size_t i = 0; i < e->n; i++)
+		if (e->seen[i] == (uint32_t)st.st_ino)
 			return 0;
+	if (e->n == NETNS_SEEN_MAX)
+		return 1;
 	fd = open_if(path, st.st_ino);
 	if (fd < 0)
 		return 0;
-	l->inums[l->n] = st.st_ino;
-	l->fds[l->n++] = fd;
-	return l->n == l->max;
+	e->seen[e->n++] = st.st_ino;
+	e->fn(fd, st.st_ino, e->arg);
+	close(fd);
+	return 0;
 }
 
-size_t netns__list(uint32_t *inums, int *fds, size_t max)
+size_t netns__each(netns_fn fn, void *arg)
 {
-	struct list_arg l = { .inums = inums, .fds = fds, .max = max };
+	struct each_arg *e = calloc(1, sizeof(*e));
+	size_t n;
 
-	if (max)
-		each_ns_path(list_one, &l);
-	return l.n;
+	if (!e)
+		return 0;
+	e->fn = fn;
+	e->arg = arg;
+	each_ns_path(each_one, e);
+	n = e->n;
+	free(e);
+	return n;
 }

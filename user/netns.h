@@ -10,7 +10,9 @@
 uint32_t netns__self(void);
 /* Opens the namespace with that inode, trying pid_hint first; fd or -errno. */
 int netns__open(uint32_t inum, uint32_t pid_hint);
-/* Lists up to max distinct namespace inodes with an open fd each; returns the count. */
-size_t netns__list(uint32_t *inums, int *fds, size_t max);
+typedef void (*netns_fn)(int fd, uint32_t inum, void *arg);
+
+/* Calls fn once per distinct reachable namespace (fd closed after); returns how many. */
+size_t netns__each(netns_fn fn, void *arg);
 
 #endif

@@ -23,6 +23,9 @@ void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
 	t->tw_overflow = tot[TW_TOT_TW_OVERFLOW];
 	t->tw_seeded = tot[TW_TOT_TW_SEEDED];
 	t->tw_untracked = tot[TW_TOT_TW_UNTRACKED];
+	t->tw_table_full = tot[TW_TOT_TW_MAP_FULL];
+	t->port_slots_full = tot[TW_TOT_PORTS_FULL];
+	t->tw_late = tot[TW_TOT_TW_LATE];
 	t->bind_errors = tot[TW_TOT_BIND_ERRORS];
 	t->lost_events = tot[TW_TOT_LOST_EVENTS];
 	memcpy(t->binds, binds, sizeof(t->binds));
@@ -121,6 +124,10 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "tw_overflow", t->tw_overflow);
 	jw__u64(&w, "tw_seeded", t->tw_seeded);
 	jw__u64(&w, "bind_errors", t->bind_errors);
+	jw__u64(&w, "tw_untracked", t->tw_untracked);
+	jw__u64(&w, "tw_table_full", t->tw_table_full);
+	jw__u64(&w, "port_slots_full", t->port_slots_full);
+	jw__u64(&w, "tw_late", t->tw_late);
 	jw__obj_close(&w);
 	jw__u64(&w, "lost_events", t->lost_events);
 	jw__u64(&w, "missed_events", t->missed_events);
@@ -139,6 +146,9 @@ void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, str
 	for (size_t i = 0; i < n; i++)
 		if (v[i] > peak)
 			peak = v[i];
+	/* an idle history (a port with only bind errors) is all blanks */
+	if (!peak)
+		peak = 1;
 	per = n > width ? (n + width - 1) / width : 1;
 	cells = n ? (n + per - 1) / per : 0;
 	/* right-align: the newest sample is always the last column */

@@ -894,6 +894,24 @@ static void test_no_conflict_unknown(void **state)
 	assert_hint_has(&r, "no socket");
 }
 
+/* bind() with EADDRNOTAVAIL: the address is on no interface, no socket is to blame. */
+static void test_bind_nonlocal_address(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "192.0.2.7", PORT);
+	struct diag_sock s = tcp_sock("0.0.0.0", ST_LISTEN);
+	struct diag_result r;
+
+	in.err = EADDRNOTAVAIL;
+	run(&in, &s, 1, &r);
+	assert_int_equal(r.cause, CAUSE_UNKNOWN);
+	assert_int_equal(r.holders_total, 0);
+	assert_hint_has(&r, "no interface in this network namespace has the address 192.0.2.7:8080");
+	assert_hint_has(&r, "IP_FREEBIND");
+	in.inet_flags = 1; /* IP_FREEBIND already set: no point suggesting it */
+	run(&in, &s, 1, &r);
+	assert_null(strstr(r.hint, "IP_FREEBIND"));
+}
+
 static void assert_printable(const char *hint)
 {
 	assert_true(hint[0] != '\0');
@@ -996,6 +1014,7 @@ static void test_input_from_rec(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bind_nonlocal_address),
 		cmocka_unit_test(test_tcp_listen_row),
 		cmocka_unit_test(test_tcp_bound_row),
 		cmocka_unit_test(test_tcp_connected_row),
