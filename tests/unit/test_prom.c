@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "prom.h"
+#include "rows.h"
 
-#define NETNS 4026531840u
 
 /*
  * Abridged from a 6.x kernel: TW is column 11, TCPTimeWaitOverflow far to the right. The TW
@@ -64,20 +64,6 @@ static void test_tcpext_parse_missing_field(void **state)
 	assert_int_equal(t.ok, 0);
 	assert_int_equal(tcpext__parse("IpExt: TW\nIpExt: 5\n", &t), -EINVAL);
 	assert_int_equal(t.ok, 0);
-}
-
-static struct port_row prow(uint16_t port, int64_t tw, uint64_t entered)
-{
-	struct port_row r = {};
-
-	r.key.netns = NETNS;
-	r.key.port = port;
-	r.key.side = TW_SIDE_LOCAL;
-	r.key.family = AF_INET;
-	r.val.tw = tw;
-	r.val.tw_peak = tw > 0 ? (uint64_t)tw : 0;
-	r.val.entered = entered;
-	return r;
 }
 
 static const char *const port_families[] = {
@@ -203,7 +189,7 @@ static void check_exposition(char *text)
 
 static void test_render_families(void **state)
 {
-	struct port_row rows[] = { prow(80, 3, 10), prow(443, 5, 20), prow(8080, 1, 2) };
+	struct port_row rows[] = { local_row(80, 3, 10), local_row(443, 5, 20), local_row(8080, 1, 2) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct prom_input in = {};
@@ -243,7 +229,7 @@ static void test_render_top_and_other(void **state)
 	char pre[256];
 
 	for (int i = 0; i < 6; i++) {
-		rows[i] = prow(9000 + i, 60 - 10 * i, 100 - 10 * i);
+		rows[i] = local_row(9000 + i, 60 - 10 * i, 100 - 10 * i);
 		rows[i].val.tw_peak = 70 + i; /* the quietest ports had the highest peaks */
 		rows[i].val.expired = i;
 		rows[i].val.killed = 1;
@@ -296,7 +282,7 @@ static void test_render_top_and_other(void **state)
 /* A labelled port keeps its label when busier ports appear, so its counters never reset. */
 static void test_render_labels_are_sticky(void **state)
 {
-	struct port_row rows[] = { prow(80, 0, 10), prow(443, 0, 5), prow(8080, 0, 1) };
+	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 5), local_row(8080, 0, 1) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct totals t = {};
@@ -342,7 +328,7 @@ static void test_render_labels_are_sticky(void **state)
  */
 static void test_render_place_taken_at_first_sight(void **state)
 {
-	struct port_row rows[] = { prow(80, 0, 10), prow(443, 0, 0), prow(8080, 0, 1) };
+	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 0), local_row(8080, 0, 1) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct totals t = {};

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 #include "report.h"
+#include "rows.h"
 
-#define NETNS	    4026531840u
 #define SPARK_WIDTH 48 /* report.c's sparkline width in the timeline */
 
 static const char *const blocks[] = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
@@ -27,20 +27,6 @@ static size_t utf8_width(const char *s, size_t n)
 		if (((unsigned char)s[i] & 0xc0) != 0x80)
 			w++;
 	return w;
-}
-
-static struct port_row local_row(uint16_t port, int64_t tw, uint64_t entered)
-{
-	struct port_row r = {};
-
-	r.key.netns = NETNS;
-	r.key.port = port;
-	r.key.side = TW_SIDE_LOCAL;
-	r.key.family = AF_INET;
-	r.val.tw = tw;
-	r.val.tw_peak = tw > 0 ? (uint64_t)tw : 0;
-	r.val.entered = entered;
-	return r;
 }
 
 static struct port_row remote_row(int family, const char *addr, uint16_t port, int64_t tw)
