@@ -117,8 +117,7 @@ static __always_inline int on_exit(long ret, __u8 call)
 
 	wanted = tuple_wanted(r.hdr.netns, r.family, r.port, 0);
 	count_bind_error(&r, wanted);
-	if (!wanted || !(cfg.events & TW_EV_BIND) ||
-	    !pid_wanted(bpf_get_current_pid_tgid() >> 32))
+	if (!wanted || !(cfg.events & TW_EV_BIND) || !pid_wanted(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	proc_current(&r.proc);
 	out = rb_reserve(sizeof(*out));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * TCP state transitions (tp_btf/inet_sock_set_state), socket owners, and the TIME_WAIT entries
- * completed from the full socket: tcp_time_wait() arms the tw timer and then tcp_done() moves
- * the socket FIN_WAIT2/CLOSING -> CLOSE, so that transition carries the tw's tuple and options.
+ * TCP state transitions (tp_btf/inet_sock_set_state), socket owners, listeners, and the end of
+ * tcp_time_wait(): it arms the tw timer (timewait.bpf.c) and then tcp_done() moves the socket
+ * FIN_WAIT2/CLOSING -> CLOSE; that close without an arm is a full tw table (an overflow).
  */
 #include "twscope.bpf.h"
 #include "timewait.bpf.h"
@@ -42,21 +42,10 @@ static __always_inline bool in_owner_context(int oldstate, int newstate)
 /* The 4-tuple of a full socket through direct BTF loads. */
 static __always_inline void tuple_btf(struct tw_tuple *t, const struct sock *sk)
 {
-	const struct sock_common *skc = &sk->__sk_common;
-
-	t->family = skc->skc_family;
-	t->sport = skc->skc_num;
+	tuple_direct(t, &sk->__sk_common);
 	/* tcp_set_state(TCP_CLOSE) zeroes skc_num before the tracepoint: inet_sport still has it */
 	if (!t->sport)
 		t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	t->dport = bpf_ntohs(skc->skc_dport);
-	if (t->family == AF_INET6) {
-		__builtin_memcpy(t->saddr, &skc->skc_v6_rcv_saddr, 16);
-		__builtin_memcpy(t->daddr, &skc->skc_v6_daddr, 16);
-	} else {
-		*(__u32 *)t->saddr = skc->skc_rcv_saddr;
-		*(__u32 *)t->daddr = skc->skc_daddr;
-	}
 }
 
 /* tcp_time_wait() failed to allocate a tw: inet_twsk_alloc() found the table full. */
@@ -98,78 +87,70 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 	rb_submit(r, false);
 }
 
-/* FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before. */
+/*
+ * The socket's owner for a tw armed just before, whose tw_enter waited for it (owner tracking):
+ * the socket's own, else the server's when this side serves the port.
+ */
+static __always_inline void enter_named(const struct sock *sk, const struct tw_proc *known,
+					int oldstate, const struct tw_armed *a)
+{
+	struct tw_enter_info info = {};
+	struct tw_proc owner = {};
+	struct tw_listener *lsn;
+	struct tw_live *l;
+	__u32 at;
+
+	l = live_find(a->timer, &at);
+	/* gone already: a kill on another CPU before this close (its tw_exit went unnamed) */
+	if (!l || !(l->wanted & TW_LIVE_ENTER_LATER))
+		return;
+	if (known && known->pid) {
+		owner = *known;
+	} else if (l->side == TW_SIDE_LOCAL) {
+		lsn = port_listener(l->netns, l->sport);
+		if (lsn)
+			owner = lsn->owner;
+	}
+	l->pid = owner.pid;
+	l->wanted = TW_LIVE_WANTED;
+	info.expires_in_ns = a->expires_in_ns;
+	info.substate = tw_substate_of(sk, oldstate);
+	/* inet_twsk_alloc() copies both from the socket */
+	info.reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
+	info.reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
+	emit_tw_enter(l, &info, &owner);
+}
+
+/*
+ * FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before (counted
+ * then), or found the tw table full.
+ */
 static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known,
 					 int oldstate)
 {
 	const struct net *net = sk->__sk_common.skc_net.net;
 	struct tw_proc listener = {};
 	struct tw_tuple t = {};
-	struct tw_enter_info info = {};
-	struct tw_live quick = {};
 	struct tw_armed a;
-	struct tw_live *l;
-	__u32 netns = net_inum(net), slot, at;
+	__u32 netns, slot;
 	__u8 side;
 
+	if (armed_pop(sk->__sk_common.skc_hash, &a)) {
+		if (owners_tracked() && !a.untracked)
+			enter_named(sk, known, oldstate, &a);
+		return;
+	}
+	/* without a tw the socket was reset or aborted, unless the table was full */
+	if (!tw_table_full(sk))
+		return;
+	total_add(TW_TOT_TW_OVERFLOW, 1);
+	netns = net_inum(net);
 	tuple_btf(&t, sk);
-	if (!armed_pop(sk->__sk_common.skc_hash, &a)) {
-		/* without a tw the socket was reset or aborted, unless the table was full */
-		if (!tw_table_full(sk))
-			return;
-		total_add(TW_TOT_TW_OVERFLOW, 1);
-		if (!tuple_wanted(netns, t.family, t.sport, t.dport))
-			return;
-		slot = tuple_slot(&t, netns, net, &side, &listener);
-		port_count(slot, PORT_OVERFLOW);
-		emit_overflow(&t, netns, known && known->pid ? known : &listener);
+	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
 		return;
-	}
-	l = live_find(a.timer, &at);
-	if (l) {
-		live_set_tuple(l, &t);
-		l->netns = netns;
-	}
-	if (!tuple_wanted(netns, t.family, t.sport, t.dport)) {
-		if (l)
-			__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT);
-		return;
-	}
 	slot = tuple_slot(&t, netns, net, &side, &listener);
-	/* the owner: the socket's, else the server's when this side serves the port */
-	if (known && known->pid)
-		listener = *known;
-	info.expires_in_ns = a.expires_in_ns;
-	info.substate = tw_substate_of(sk, oldstate);
-	/* inet_twsk_alloc() copies both from the socket */
-	info.reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
-	info.reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
-	port_count(slot, PORT_ENTER);
-	if (!l) {
-		if (a.untracked)
-			return;
-		/* taken out by a cancel on another CPU before this close: it ended already */
-		quick.wanted = 1;
-		quick.side = side;
-		quick.pid = listener.pid;
-		quick.netns = netns;
-		quick.enter_jiffies = bpf_jiffies64();
-		live_set_tuple(&quick, &t);
-		port_count(slot, PORT_KILLED);
-		emit_tw_enter(&quick, &info, &listener);
-		emit_tw_exit(&quick, TW_EXIT_KILLED);
-		return;
-	}
-	l->side = side;
-	l->pid = listener.pid;
-	l->wanted = 1;
-	emit_tw_enter(l, &info, &listener);
-	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, slot) != TW_SLOT_PENDING) {
-		/* a cancel took it out first and found no slot: it ended already */
-		port_count(slot, PORT_KILLED);
-		quick = *l;
-		emit_tw_exit(&quick, TW_EXIT_KILLED);
-	}
+	port_count(slot, PORT_OVERFLOW);
+	emit_overflow(&t, netns, known && known->pid ? known : &listener);
 }
 
 static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate)
@@ -177,12 +158,17 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 	struct tw_proc *known = NULL, none = {};
 	struct tw_state_rec *r;
 	struct tw_tuple t = {};
+	bool tw_close =
+		newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING);
 	__u32 netns;
 
+	/* without owners or state events, only listens and the closes after a tw arm matter */
+	if (!owners_tracked() && newstate != TCP_LISTEN && !tw_close)
+		return 0;
 	if (sk_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
 	/* owners cost a storage lookup per transition: only when events or --pid need them */
-	if ((cfg.events & TW_EV_STATE) || cfg.pid) {
+	if (owners_tracked()) {
 		if (in_owner_context(oldstate, newstate)) {
 			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL,
 						   BPF_SK_STORAGE_GET_F_CREATE);
@@ -206,8 +192,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 			fresh.slot = TW_NO_SLOT;
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
-	} else if (newstate == TCP_CLOSE &&
-		   (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING)) {
+	} else if (tw_close) {
 		fin_to_close(sk, known, oldstate);
 	}
 
@@ -257,7 +242,8 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 /*
  * The kernel skips a program already running on this CPU: a softirq that interrupts
  * handle_set_state (a hardirq's exit runs them) would lose its transitions, among them the
- * closes that complete TIME_WAITs. This second attachment handles exactly those.
+ * closes that name a tw's owner. This second attachment handles exactly those; it is loaded only
+ * with owner tracking, as without it a skipped close loses at most an overflow event.
  */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)

@@ -7,9 +7,8 @@
  * only the expiry, timer_start only the re-arm. A cancel takes the tw out of the live table at
  * once (a killed tw's memory, and so its timer's address, may be reused by a new tw on any CPU)
  * and parks it per CPU: the next timer event on that CPU, or the flush program, tells whether it
- * was re-armed (put back), expired or killed. The tuple, key and owner of a
- * new tw are filled in from the full socket (states.bpf.c): reading them here would take a dozen
- * probe reads per TIME_WAIT.
+ * was re-armed (put back), expired or killed. A new tw is read at its arm through
+ * bpf_rdonly_cast (direct loads): inet_twsk_alloc() and tcp_time_wait() filled it before.
  */
 #include "timewait.bpf.h"
 
@@ -22,9 +21,8 @@ struct tw_pend {
 	__u64 ts_ns;
 	__u64 scratch; /* a pointer stored and read back is a plain number to the verifier */
 	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
-	__u8 tracked;	/* tw holds the live entry taken out at the cancel */
-	__u8 undecided; /* the cancel settled a PENDING slot: a re-arm gives it back to the close */
-	__u8 pad[5];
+	__u8 tracked;  /* tw holds the live entry taken out at the cancel */
+	__u8 pad[6];
 	struct tw_live tw;
 };
 
@@ -62,42 +60,7 @@ static __noinline void tw_end(struct tw_live *l, __u8 reason)
 	emit_tw_exit(l, reason);
 }
 
-/*
- * The close that completes a tw follows its timer_start within microseconds; a tw still
- * incomplete jiffies later lost that close to the kernel's recursion guard (a preempted or
- * interrupted program). Read what it needs from the tw itself, still valid at the cancel.
- */
-static __noinline void complete_late(struct tw_live *l, __u64 timer)
-{
-	const struct inet_timewait_sock *tw = tw_of_timer((const void *)timer);
-	const struct sock_common *skc = &tw->__tw_common;
-	struct tw_enter_info info = {};
-	struct tw_tuple t = {};
-	struct tw_proc owner = {};
-	__u32 netns;
-
-	tuple_from_skc(&t, skc);
-	netns = sk_netns(skc);
-	total_add(TW_TOT_TW_LATE, 1);
-	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
-		return;
-	live_set_tuple(l, &t);
-	l->netns = netns;
-	l->slot = tuple_slot(&t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
-	l->pid = owner.pid;
-	l->wanted = 1;
-	port_count(l->slot, PORT_ENTER);
-	info.substate = BPF_CORE_READ(tw, tw_substate);
-	info.reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse) != 0;
-	info.reuseport = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport);
-	emit_tw_enter(l, &info, &owner);
-}
-
-/*
- * Takes timer's entry out of the table into the parking slot. Its counters are decided now:
- * if the close on another CPU has not given it a slot yet, it never will (it then counts the
- * tw as entered and killed at once).
- */
+/* Takes timer's entry out of the table into the parking slot. */
 static __always_inline void take_out(struct tw_pend *p, __u64 timer)
 {
 	struct tw_live *l;
@@ -108,13 +71,6 @@ static __always_inline void take_out(struct tw_pend *p, __u64 timer)
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
-	}
-	p->undecided = 0;
-	if (__sync_val_compare_and_swap(&l->slot, TW_SLOT_PENDING, TW_NO_SLOT) == TW_SLOT_PENDING) {
-		if ((__u32)bpf_jiffies64() - l->enter_jiffies > 2)
-			complete_late(l, timer);
-		else
-			p->undecided = 1;
 	}
 	p->tw = *l;
 	live_delete(l);
@@ -140,13 +96,55 @@ static __always_inline struct tw_pend *pend_settle(__u64 timer)
 	return p;
 }
 
+/*
+ * A new tw, complete at its arm: tuple, key, counters and, unless the close must name the
+ * socket's owner first (owner tracking), its tw_enter. No other CPU can cancel it meanwhile:
+ * timer_start runs under the timer base lock.
+ */
+static __noinline void tw_arm(struct tw_live *l, const struct inet_timewait_sock *tw, __u64 now,
+			      __u64 expires_in_ns, bool tracked)
+{
+	const struct sock_common *skc = &tw->__tw_common;
+	const struct net *net = skc->skc_net.net;
+	struct tw_enter_info info = {};
+	struct tw_proc owner = {};
+	struct tw_tuple t;
+
+	tuple_direct(&t, skc);
+	live_set_tuple(l, &t);
+	l->netns = net->ns.inum;
+	l->enter_jiffies = now;
+	l->flags = 0;
+	l->pid = 0;
+	l->side = TW_SIDE_LOCAL;
+	l->wanted = 0;
+	l->slot = TW_NO_SLOT;
+	if (!tuple_wanted(l->netns, t.family, t.sport, t.dport))
+		return;
+	l->wanted = TW_LIVE_WANTED;
+	l->slot = tuple_slot(&t, l->netns, net, &l->side, &owner);
+	l->pid = owner.pid;
+	if (tracked)
+		port_count(l->slot, PORT_ENTER);
+	if (owners_tracked() && tracked) {
+		l->wanted |= TW_LIVE_ENTER_LATER;
+		return;
+	}
+	info.expires_in_ns = expires_in_ns;
+	info.substate = tw->tw_substate;
+	info.reuseaddr = BPF_CORE_READ_BITFIELD(skc, skc_reuse) != 0;
+	info.reuseport = BPF_CORE_READ_BITFIELD(skc, skc_reuseport);
+	emit_tw_enter(l, &info, &owner);
+}
+
 SEC("tp_btf/timer_start")
 int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expiry)
 {
 	__u64 tp = (__u64)timer;
 	struct tw_pend *p = pend_settle(tp);
-	struct inet_timewait_sock *tw;
-	struct tw_live *l;
+	const struct inet_timewait_sock *tw;
+	struct tw_live *l, spare;
+	__u64 now, expires_in_ns;
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
@@ -163,8 +161,6 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 
 			*l = p->tw;
 			l->timer = key;
-			if (p->undecided)
-				l->slot = TW_SLOT_PENDING; /* its close has not run yet */
 		} else {
 			total_add(TW_TOT_TW_MAP_FULL, 1);
 			port_count(p->tw.slot, PORT_UNTRACK);
@@ -172,20 +168,14 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 		return 0;
 	}
 	total_add(TW_TOT_TW_ENTERED, 1);
-	/* inserted now so that a kill on another CPU before tcp_done() still finds it */
-	l = live_insert(tp);
-	if (l) {
-		l->enter_jiffies = bpf_jiffies64();
-		l->flags = 0;
-		l->wanted = 0;
-		l->pid = 0;
-		l->slot = TW_SLOT_PENDING;
-	} else {
-		total_add(TW_TOT_TW_MAP_FULL, 1);
-	}
 	tw = tw_of_timer(timer);
-	armed_push(tp, BPF_CORE_READ(tw, __tw_common.skc_hash),
-		   jiffies_to_ns(bucket_expiry - bpf_jiffies64()), l != NULL);
+	now = bpf_jiffies64();
+	expires_in_ns = jiffies_to_ns(bucket_expiry - now);
+	l = live_insert(tp);
+	if (!l)
+		total_add(TW_TOT_TW_MAP_FULL, 1);
+	tw_arm(l ? l : &spare, tw, now, expires_in_ns, l != NULL);
+	armed_push(tp, tw->__tw_common.skc_hash, expires_in_ns, l != NULL);
 	return 0;
 }
 

@@ -73,6 +73,16 @@ struct {
 	__type(value, struct tw_armed_stack);
 } armed SEC(".maps") __weak;
 
+/* tw_live.wanted: passed the filters; its tw_enter waits for the close to name the owner. */
+#define TW_LIVE_WANTED	    1
+#define TW_LIVE_ENTER_LATER 2
+
+/* Socket owners are tracked (socket storage) only when state events or --pid need them. */
+static __always_inline bool owners_tracked(void)
+{
+	return (cfg.events & TW_EV_STATE) || cfg.pid;
+}
+
 enum port_field {
 	PORT_ENTER,
 	PORT_SEED,
@@ -390,12 +400,13 @@ static __always_inline void port_count(__u32 slot, enum port_field what)
 	}
 }
 
-static __always_inline struct inet_timewait_sock *tw_of_timer(const struct timer_list *timer)
+/* The tw of a tw_timer_handler timer, as a BTF pointer: its fields are direct loads. */
+static __always_inline const struct inet_timewait_sock *tw_of_timer(const struct timer_list *timer)
 {
 	/* container_of through a scalar: the verifier refuses negative offsets on BTF pointers */
-	return (struct inet_timewait_sock *)((__u64)timer -
-					     bpf_core_field_offset(struct inet_timewait_sock,
-								   tw_timer));
+	__u64 tw = (__u64)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+
+	return bpf_rdonly_cast((void *)tw, bpf_core_type_id_kernel(struct inet_timewait_sock));
 }
 
 #endif

@@ -66,7 +66,6 @@ enum tw_total {
 	TW_TOT_LOST_EVENTS, /* ring buffer reservations that failed */
 	TW_TOT_STATE_EVENTS,
 	TW_TOT_PORTS_FULL, /* per-port map insert failures */
-	TW_TOT_TW_LATE,	   /* completed at their end: the close was skipped by the kernel */
 	TW_TOT_MAX,
 };
 
@@ -188,9 +187,8 @@ struct tw_owner_rec {
  * port_slot), the counters sit in an array (port_ctr) at that slot. Side local is keyed by the
  * port alone (family 0): a dual-stack listener serves both families.
  */
-#define TW_PORT_SLOTS	16384
-#define TW_NO_SLOT	0xffffffffu
-#define TW_SLOT_PENDING 0xfffffffeu /* live tw whose counters are not decided yet */
+#define TW_PORT_SLOTS 16384
+#define TW_NO_SLOT    0xffffffffu
 
 struct tw_port_key {
 	__u32 netns;
@@ -221,7 +219,7 @@ struct tw_port_val {
 struct tw_live {
 	__u64 timer;	     /* key; TW_LIVE_EMPTY or TW_LIVE_DELETED when free */
 	__u32 enter_jiffies; /* low 32 bits of jiffies: clock reads cost ~50 ns in a VM */
-	__u32 slot;	     /* per-port counters; TW_SLOT_PENDING until the close decides it */
+	__u32 slot;	     /* per-port counters, or TW_NO_SLOT */
 	__u8 saddr[TW_ADDR_LEN];
 	__u8 daddr[TW_ADDR_LEN];
 	__u16 sport;

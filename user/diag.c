@@ -399,8 +399,8 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 		hint_add(&h, "no interface in this network namespace has the address ");
 		hint_endpoint(&h, in->family, in->addr, in->port);
 		hint_add(&h, "; bind to a local address or the wildcard%s",
-			 in->inet_flags & 3 ? "" :
-					      ", or allow it with IP_FREEBIND or "
+			 in->inet_flags & 3 ? ""
+					    : ", or allow it with IP_FREEBIND or "
 					      "net.ipv4.ip_nonlocal_bind=1");
 		return;
 	}

@@ -62,7 +62,7 @@ struct diag_input {
 	uint32_t uid;
 	uint16_t port_lo; /* ip_local_port_range of the netns */
 	uint16_t port_hi;
-	int tw_reuse; /* net.ipv4.tcp_tw_reuse */
+	int tw_reuse;	/* net.ipv4.tcp_tw_reuse */
 	int inet_flags; /* bit 0 IP_FREEBIND, bit 1 IP_TRANSPARENT */
 	/* bind/listen: every socket on the port; connect: every socket toward addr:port */
 	const struct diag_sock *socks;

@@ -72,7 +72,8 @@ static int add_holders(const void *buf, size_t len, struct diag_sock **res, size
 		if (type != TW_REC_HOLDER)
 			continue;
 		/* only sockets with a file (an inode) can come from both walks */
-		for (size_t i = 0; ((const struct tw_holder_rec *)h)->ino && i < *count && !dup; i++)
+		for (size_t i = 0; ((const struct tw_holder_rec *)h)->ino && i < *count && !dup;
+		     i++)
 			dup = (*res)[i].ino == ((const struct tw_holder_rec *)h)->ino;
 		if (dup)
 			continue;

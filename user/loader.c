@@ -218,6 +218,9 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_udp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
+	/* the backup for skipped transitions matters only when they name owners or are events */
+	if (!(cfg->events & TW_EV_STATE) && !cfg->pid)
+		bpf_program__set_autoload(l->skel->progs.handle_set_state_nested, false);
 	l->pend_buf = calloc(l->ncpus, (bpf_map__value_size(l->skel->maps.pend) + 7) & ~7u);
 	if (!l->pend_buf)
 		return -ENOMEM;
@@ -394,7 +397,7 @@ uint64_t loader__missed(struct loader *l)
 	struct bpf_program *prog;
 	uint64_t sum = 0;
 
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program (prog, l->skel->obj) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 

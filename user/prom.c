@@ -203,9 +203,11 @@ void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
 		     "Ends of TIME_WAITs not tracked (open before the start, or no room)",
 		     t->tw_untracked);
 	host_counter(b, "twscope_tw_table_full_total", "counter",
-		     "TIME_WAITs the live table had no room for (raise --max-tw)", t->tw_table_full);
+		     "TIME_WAITs the live table had no room for (raise --max-tw)",
+		     t->tw_table_full);
 	host_counter(b, "twscope_port_slots_full_total", "counter",
-		     "Per-port counts lost because every counter slot is taken", t->port_slots_full);
+		     "Per-port counts lost because every counter slot is taken",
+		     t->port_slots_full);
 	host_counter(b, "twscope_missed_events_total", "counter",
 		     "Tracepoint runs the kernel skipped because the program was busy on that CPU",
 		     t->missed_events);

@@ -25,7 +25,6 @@ void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
 	t->tw_untracked = tot[TW_TOT_TW_UNTRACKED];
 	t->tw_table_full = tot[TW_TOT_TW_MAP_FULL];
 	t->port_slots_full = tot[TW_TOT_PORTS_FULL];
-	t->tw_late = tot[TW_TOT_TW_LATE];
 	t->bind_errors = tot[TW_TOT_BIND_ERRORS];
 	t->lost_events = tot[TW_TOT_LOST_EVENTS];
 	memcpy(t->binds, binds, sizeof(t->binds));
@@ -127,7 +126,6 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "tw_untracked", t->tw_untracked);
 	jw__u64(&w, "tw_table_full", t->tw_table_full);
 	jw__u64(&w, "port_slots_full", t->port_slots_full);
-	jw__u64(&w, "tw_late", t->tw_late);
 	jw__obj_close(&w);
 	jw__u64(&w, "lost_events", t->lost_events);
 	jw__u64(&w, "missed_events", t->missed_events);

@@ -16,10 +16,9 @@ struct totals {
 	uint64_t tw_killed;
 	uint64_t tw_overflow;
 	uint64_t tw_seeded;
-	uint64_t tw_untracked;	/* ends of TIME_WAITs that were not tracked */
-	uint64_t tw_table_full; /* TIME_WAITs the live table had no room for */
+	uint64_t tw_untracked;	  /* ends of TIME_WAITs that were not tracked */
+	uint64_t tw_table_full;	  /* TIME_WAITs the live table had no room for */
 	uint64_t port_slots_full; /* per-port counts lost: all counter slots taken */
-	uint64_t tw_late;	  /* completed at their end (the kernel skipped their close) */
 	uint64_t bind_errors;
 	uint64_t lost_events;
 	uint64_t missed_events; /* tracepoint runs the kernel skipped (recursion guard) */

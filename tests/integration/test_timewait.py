@@ -37,7 +37,7 @@ for i in range(n):
     while s.recv(100):
         pass
     s.close()
-say(ports=ports)
+say(ports=ports, pid=__import__("os").getpid())
 """
 
 
@@ -92,6 +92,24 @@ def test_client_closes_first_remote_side():
         check(p is not None and p.get("addr") == "127.0.0.1", "remote key: %r", p)
         check_eq(p["tw"], n, "remote gauge keyed by destination port")
         check(tw_key_counts(agent, ns, "local", 7102) is None, "no local key for a client TW")
+
+
+def test_client_tw_named_with_owner_tracking():
+    # with state events the tw_enter waits for the close, which names the socket's own owner
+    n = 4
+    with Netns() as ns, Agent("-e", "all", "--netns", ns.inum, "-i", "1") as agent:
+        out = ns.py(CLIENT_FIRST, "7104", str(n)).finish()[0]
+        enters = agent.wait_count(lambda r: r.get("type") == "tw_enter", n, 10)
+        check_eq(len(enters), n, "tw_enter records")
+        for r in enters:
+            check_eq(r["side"], "remote", "side")
+            check_eq(r.get("pid"), out["pid"], "owner of the client socket")
+            check(r["substate"] in ("TIME_WAIT", "FIN_WAIT2"), "substate %r", r["substate"])
+        check_eq(sorted(r["sport"] for r in enters), sorted(out["ports"]), "client ports")
+        time.sleep(1.5)
+        p = tw_key_counts(agent, ns, "remote", 7104)
+        check(p is not None, "no remote key: %r", agent.last_counts())
+        check_eq(p["tw"], n, "gauge")
 
 
 def test_fin_wait2_expires():

@@ -905,7 +905,8 @@ static void test_bind_nonlocal_address(void **state)
 	run(&in, &s, 1, &r);
 	assert_int_equal(r.cause, CAUSE_UNKNOWN);
 	assert_int_equal(r.holders_total, 0);
-	assert_hint_has(&r, "no interface in this network namespace has the address 192.0.2.7:8080");
+	assert_hint_has(&r,
+			"no interface in this network namespace has the address 192.0.2.7:8080");
 	assert_hint_has(&r, "IP_FREEBIND");
 	in.inet_flags = 1; /* IP_FREEBIND already set: no point suggesting it */
 	run(&in, &s, 1, &r);

@@ -16,7 +16,6 @@
 #include "prom.h"
 #include "rows.h"
 
-
 /*
  * Abridged from a 6.x kernel: TW is column 11, TCPTimeWaitOverflow far to the right. The TW
  * column added to IpExt is a decoy: only the TcpExt lines may be read.
@@ -189,7 +188,8 @@ static void check_exposition(char *text)
 
 static void test_render_families(void **state)
 {
-	struct port_row rows[] = { local_row(80, 3, 10), local_row(443, 5, 20), local_row(8080, 1, 2) };
+	struct port_row rows[] = { local_row(80, 3, 10), local_row(443, 5, 20),
+				   local_row(8080, 1, 2) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct prom_input in = {};
@@ -282,7 +282,8 @@ static void test_render_top_and_other(void **state)
 /* A labelled port keeps its label when busier ports appear, so its counters never reset. */
 static void test_render_labels_are_sticky(void **state)
 {
-	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 5), local_row(8080, 0, 1) };
+	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 5),
+				   local_row(8080, 0, 1) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct totals t = {};
@@ -328,7 +329,8 @@ static void test_render_labels_are_sticky(void **state)
  */
 static void test_render_place_taken_at_first_sight(void **state)
 {
-	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 0), local_row(8080, 0, 1) };
+	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 0),
+				   local_row(8080, 0, 1) };
 	struct agg *a = agg__new(60, 16);
 	struct prom *p = prom__new(2);
 	struct totals t = {};
