@@ -144,7 +144,7 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	if (!tw_table_full(sk))
 		return;
 	total_add(TW_TOT_TW_OVERFLOW, 1);
-	netns = net_inum(net);
+	netns = net->ns.inum;
 	tuple_btf(&t, sk);
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
 		return;
@@ -180,7 +180,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 	}
 
 	if (newstate == TCP_LISTEN) {
-		struct tw_listen_key lk = { .netns = net_inum(sk->__sk_common.skc_net.net),
+		struct tw_listen_key lk = { .netns = sk->__sk_common.skc_net.net->ns.inum,
 					    .port = sk->__sk_common.skc_num };
 		struct tw_listener *lsn = bpf_map_lookup_elem(&listen_ports, &lk), fresh = {};
 
@@ -201,7 +201,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 	total_add(TW_TOT_STATE_EVENTS, 1);
 	if (!known)
 		known = &none;
-	netns = net_inum(sk->__sk_common.skc_net.net);
+	netns = sk->__sk_common.skc_net.net->ns.inum;
 	tuple_btf(&t, sk);
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport) || !pid_wanted(known->pid))
 		return 0;

@@ -14,14 +14,14 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 /* A normal expiry follows its cancel within microseconds; older parked cancels were kills. */
-#define EXPIRY_GRACE_NS NSEC_PER_SEC
+#define EXPIRY_GRACE_S 1
 
 struct tw_pend {
 	__u64 timer;
-	__u64 ts_ns;
-	__u64 scratch; /* a pointer stored and read back is a plain number to the verifier */
-	__u8 expiring; /* jiffies >= expires at the cancel: the expiry path */
-	__u8 tracked;  /* tw holds the live entry taken out at the cancel */
+	__u64 ts_jiffies; /* of the cancel: jiffies are a load, the ns clock a helper call */
+	__u64 scratch;	  /* a pointer stored and read back is a plain number to the verifier */
+	__u8 expiring;	  /* jiffies >= expires at the cancel: the expiry path */
+	__u8 tracked;	  /* tw holds the live entry taken out at the cancel */
 	__u8 pad[6];
 	struct tw_live tw;
 };
@@ -53,7 +53,7 @@ static __always_inline bool is_tw_timer(const struct timer_list *timer)
 __u32 port_slots_used = 0;
 
 /* Ends the tracked life of a tw taken out of the table: counters, gauge, event. */
-static __noinline void tw_end(struct tw_live *l, __u8 reason)
+static __always_inline void tw_end(struct tw_live *l, __u8 reason)
 {
 	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
 	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
@@ -101,8 +101,8 @@ static __always_inline struct tw_pend *pend_settle(__u64 timer)
  * socket's owner first (owner tracking), its tw_enter. No other CPU can cancel it meanwhile:
  * timer_start runs under the timer base lock.
  */
-static __noinline void tw_arm(struct tw_live *l, const struct inet_timewait_sock *tw, __u64 now,
-			      __u64 expires_in_ns, bool tracked)
+static __always_inline void tw_arm(struct tw_live *l, const struct inet_timewait_sock *tw,
+				   __u64 now, __u64 expires_in_ns, bool tracked)
 {
 	const struct sock_common *skc = &tw->__tw_common;
 	const struct net *net = skc->skc_net.net;
@@ -193,8 +193,8 @@ int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 	if (p->timer)
 		pend_end(p, TW_EXIT_KILLED);
 	p->timer = tp;
-	p->ts_ns = bpf_ktime_get_ns();
-	p->expiring = (__s64)(bpf_jiffies64() - timer->expires) >= 0;
+	p->ts_jiffies = bpf_jiffies64();
+	p->expiring = (__s64)(p->ts_jiffies - timer->expires) >= 0;
 	take_out(p, tp);
 	return 0;
 }
@@ -226,7 +226,8 @@ int tw_flush(void *ctx)
 	__u32 zero = 0;
 	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
 
-	if (!p || !p->timer || (p->expiring && bpf_ktime_get_ns() - p->ts_ns <= EXPIRY_GRACE_NS))
+	if (!p || !p->timer ||
+	    (p->expiring && bpf_jiffies64() - p->ts_jiffies <= EXPIRY_GRACE_S * kernel_hz()))
 		return 0;
 	pend_end(p, TW_EXIT_KILLED);
 	return 0;

@@ -4,6 +4,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -451,6 +452,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* a batch task: its wakeups wait for the next tick instead of preempting the host's work */
+	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
 	a.utf8 = !a.o.json && want_utf8();
 	a.rc.mono_to_real_ns = clock_mono_to_real_offset();
 	if (loader__preflight(&mounted, err, sizeof(err))) {
