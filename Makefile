@@ -82,7 +82,7 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB_OBJS) -lcmocka $(PKG_LIBS) -lm -lpthread -o $@
 
 unit: $(UNIT_BINS)
-	$(Q)./tests/run_unit.sh $(UNIT_BINS)
+	$(Q)python3 tests/run_all.py --unit-only $(UNIT_BINS)
 
 integration: twscope
 	$(Q)python3 tests/integration/run.py --binary ./twscope

@@ -159,7 +159,7 @@ static void json_common(struct jw *w, struct render_ctx *c, const struct tw_hdr 
 	buf__putc(w->b, '"');
 	put_time(w->b, &c->utc, h->ts_ns + c->mono_to_real_ns, true);
 	buf__putc(w->b, '"');
-	jw__str(w, "type", type);
+	jw__name(w, "type", type);
 	jw__u64(w, "netns", h->netns);
 }
 
@@ -176,12 +176,12 @@ static void json_tuple(struct jw *w, const struct tw_tuple *t)
 {
 	char a[ADDR_STR_LEN];
 
-	jw__str(w, "family", family_name(t->family));
+	jw__name(w, "family", family_name(t->family));
 	fmt_addr(t->family, t->saddr, a, sizeof(a));
-	jw__str(w, "saddr", a);
+	jw__name(w, "saddr", a);
 	jw__u64(w, "sport", t->sport);
 	fmt_addr(t->family, t->daddr, a, sizeof(a));
-	jw__str(w, "daddr", a);
+	jw__name(w, "daddr", a);
 	jw__u64(w, "dport", t->dport);
 }
 
@@ -190,13 +190,13 @@ static void json_holder(struct jw *w, const struct diag_sock *s)
 	char a[ADDR_STR_LEN];
 
 	jw__obj_open(w, NULL);
-	jw__str(w, "state", tcp_state_name(s->state));
-	jw__str(w, "family", family_name(s->family));
+	jw__name(w, "state", tcp_state_name(s->state));
+	jw__name(w, "family", family_name(s->family));
 	fmt_addr(s->family, s->laddr, a, sizeof(a));
-	jw__str(w, "saddr", a);
+	jw__name(w, "saddr", a);
 	jw__u64(w, "sport", s->lport);
 	fmt_addr(s->family, s->raddr, a, sizeof(a));
-	jw__str(w, "daddr", a);
+	jw__name(w, "daddr", a);
 	jw__u64(w, "dport", s->rport);
 	jw__bool(w, "reuseaddr", s->reuseaddr);
 	jw__bool(w, "reuseport", s->reuseport);
@@ -221,16 +221,16 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 
 	json_proc(w, &r->proc);
 	jw__u64(w, "uid", r->proc.uid);
-	jw__str(w, "call", call_name(r->call));
-	jw__str(w, "proto", proto_name(r->proto));
-	jw__str(w, "errno", errno_name(r->err, eb, sizeof(eb)));
-	jw__str(w, "family", family_name(r->family));
+	jw__name(w, "call", call_name(r->call));
+	jw__name(w, "proto", proto_name(r->proto));
+	jw__name(w, "errno", errno_name(r->err, eb, sizeof(eb)));
+	jw__name(w, "family", family_name(r->family));
 	fmt_addr(r->family, r->addr, a, sizeof(a));
-	jw__str(w, "addr", a);
+	jw__name(w, "addr", a);
 	jw__u64(w, "port", r->port);
 	if (r->call == TW_CALL_CONNECT && r->src_port) {
 		fmt_addr(r->family, r->src_addr, a, sizeof(a));
-		jw__str(w, "src_addr", a);
+		jw__name(w, "src_addr", a);
 		jw__u64(w, "src_port", r->src_port);
 	}
 	jw__bool(w, "reuseaddr", r->reuseaddr);
@@ -239,7 +239,7 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 		jw__bool(w, "v6only", r->v6only);
 	if (r->bound_dev)
 		jw__u64(w, "bound_dev", r->bound_dev);
-	jw__str(w, "cause", diag__cause_name(d ? d->cause : CAUSE_UNKNOWN));
+	jw__name(w, "cause", diag__cause_name(d ? d->cause : CAUSE_UNKNOWN));
 	jw__arr_open(w, "holders");
 	for (size_t i = 0; d && i < d->nholders; i++)
 		json_holder(w, d->holders[i]);
@@ -266,8 +266,8 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		json_common(&w, c, h, "state");
 		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
-		jw__str(&w, "old", tcp_state_name(r->oldstate));
-		jw__str(&w, "new", tcp_state_name(r->newstate));
+		jw__name(&w, "old", tcp_state_name(r->oldstate));
+		jw__name(&w, "new", tcp_state_name(r->newstate));
 		break;
 	}
 	case TW_REC_TW_ENTER: {
@@ -276,8 +276,8 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		json_common(&w, c, h, "tw_enter");
 		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
-		jw__str(&w, "side", side_name(r->side));
-		jw__str(&w, "substate", tw_substate_name(r->substate));
+		jw__name(&w, "side", side_name(r->side));
+		jw__name(&w, "substate", tw_substate_name(r->substate));
 		jw__u64(&w, "expires_in_ms", r->expires_in_ns / 1000000);
 		jw__bool(&w, "reuseaddr", r->reuseaddr);
 		jw__bool(&w, "reuseport", r->reuseport);
@@ -289,8 +289,8 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		json_common(&w, c, h, "tw_exit");
 		json_proc(&w, proc_named(c, &r->proc, &tmp));
 		json_tuple(&w, &r->t);
-		jw__str(&w, "side", side_name(r->side));
-		jw__str(&w, "reason", exit_reason_name(r->reason));
+		jw__name(&w, "side", side_name(r->side));
+		jw__name(&w, "reason", exit_reason_name(r->reason));
 		jw__u64(&w, "age_ms", r->age_ns / 1000000);
 		if (r->flags & TW_F_SEEDED)
 			jw__bool(&w, "age_estimated", true);

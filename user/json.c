@@ -99,15 +99,13 @@ void jw__init(struct jw *w, struct buf *b)
 	w->first[0] = true;
 }
 
-void jw__key(struct jw *w, const char *key)
+void jw__key_slow(struct jw *w, const char *key, size_t n, bool comma)
 {
-	if (!w->first[w->depth])
+	if (comma)
 		buf__putc(w->b, ',');
-	w->first[w->depth] = false;
-	/* keys are this program's own identifiers: nothing to escape */
 	if (key) {
 		buf__putc(w->b, '"');
-		buf__puts(w->b, key);
+		buf__put(w->b, key, n);
 		buf__put(w->b, "\":", 2);
 	}
 }
@@ -158,12 +156,6 @@ void jw__strn(struct jw *w, const char *key, const char *val, size_t n)
 {
 	jw__key(w, key);
 	json_escape(w->b, val, strnlen(val, n));
-}
-
-void jw__u64(struct jw *w, const char *key, uint64_t v)
-{
-	jw__key(w, key);
-	buf__u64(w->b, v);
 }
 
 void jw__i64(struct jw *w, const char *key, int64_t v)

@@ -110,6 +110,12 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 				    btf_tps[i]);
 		}
 	}
+	/* the TIME_WAIT programs read a tw through it */
+	if (btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0) {
+		btf__free(btf);
+		return fail(err, len,
+			    "this kernel lacks the kfunc bpf_rdonly_cast (Linux 6.2 or later)");
+	}
 	btf__free(btf);
 	return 0;
 }

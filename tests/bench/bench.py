@@ -189,8 +189,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="./twscope")
     ap.add_argument("--churn", default="build/churn")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default="baseline,default,all,tcpstates",
                     help="comma-separated subset of baseline,default,all,tcpstates")

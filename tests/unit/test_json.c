@@ -100,6 +100,34 @@ static void test_writer(void **state)
 	buf__free(&b);
 }
 
+/* Keys and names written in place or through the growing path read the same. */
+static void test_writer_across_growth(void **state)
+{
+	struct buf b = {};
+	struct jw w;
+	char want[4096] = "{", key[8];
+	size_t n = 1;
+
+	jw__init(&w, &b);
+	jw__obj_open(&w, NULL);
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		if (i % 2)
+			jw__name(&w, key, "127.0.0.1");
+		else
+			jw__u64(&w, key, i);
+		n += snprintf(want + n, sizeof(want) - n,
+			      i % 2 ? "%s\"%s\":\"127.0.0.1\"" : "%s\"%s\":%d", i ? "," : "", key,
+			      i);
+	}
+	jw__obj_close(&w);
+	snprintf(want + n, sizeof(want) - n, "}");
+	assert_int_equal(b.err, 0);
+	assert_string_equal(b.data, want);
+	assert_int_equal(b.len, strlen(want));
+	buf__free(&b);
+}
+
 static void test_state_names(void **state)
 {
 	char eb[16];
@@ -130,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_escape_utf8),
 		cmocka_unit_test(test_escape_stops_at_nul_and_len),
 		cmocka_unit_test(test_writer),
+		cmocka_unit_test(test_writer_across_growth),
 		cmocka_unit_test(test_state_names),
 	};
 
