@@ -399,13 +399,14 @@ static int run(struct app *a)
 			if (evs[i].data.fd == sfd) {
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
-				if (si.ssi_signo == SIGHUP) {
-					int r = a->log ? logfile__reopen(a->log) : 0;
+				if (si.ssi_signo == SIGHUP && a->log) {
+					int r = logfile__reopen(a->log);
 
 					if (r)
 						p_err("reopening %s failed: %s", a->o.log_path,
 						      strerror(-r));
 				} else {
+					/* without a log file, SIGHUP is the terminal hanging up */
 					a->stop = true;
 				}
 			} else if (evs[i].data.fd == tfd) {

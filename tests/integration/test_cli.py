@@ -1,9 +1,10 @@
 """The binary as a user meets it: bad input, missing privileges, pipes, --help, --version."""
 import os
+import signal
 import subprocess
 import time
 
-from lib import BINARY, Agent, Netns, check, check_eq
+from lib import BINARY, Agent, Netns, TestFailure, check, check_eq
 from test_timewait import SERVER_FIRST
 
 
@@ -87,3 +88,14 @@ def test_sigterm_detaches_cleanly():
             break
         time.sleep(0.2)
     check(not left, "programs %r still loaded 5 s after exit", left)
+
+
+def test_sighup_without_log_is_a_hangup():
+    # a closed terminal sends SIGHUP: with no log file to reopen, the agent ends as on SIGTERM
+    with Agent("-e", "none", "-i", "1") as agent:
+        agent.p.send_signal(signal.SIGHUP)
+        try:
+            agent.p.wait(15)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("the agent kept running after SIGHUP without --log")
+        check_eq(agent.p.returncode, 0, "exit code on SIGHUP")

@@ -154,6 +154,8 @@ def test_timeline_in_tmux():
             time.sleep(3.5)
             screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout.splitlines()
         finally:
+            # the hangup of kill-session ends the agent; Ctrl-C first, in case it does not
+            run(["tmux", "send-keys", "-t", session, "C-c"], check_rc=False)
             run(["tmux", "kill-session", "-t", session], check_rc=False)
     headers = [i for i, l in enumerate(screen) if l.startswith("SIDE")]
     check(headers, "no timeline header on screen:\n%s", "\n".join(screen))
