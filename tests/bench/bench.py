@@ -205,6 +205,12 @@ def main():
         print("bench: --modes takes baseline (required), default, all, tcpstates; got %r"
               % args.modes, file=sys.stderr)
         return 2
+    others = subprocess.run(["pgrep", "-x", "twscope|tcpstates"], capture_output=True,
+                            text=True).stdout.split()
+    if others:
+        print("bench: twscope or tcpstates already running (pid %s): its programs would weigh on "
+              "every mode, baseline included" % ", ".join(others), file=sys.stderr)
+        return 2
     stats_before = sysctl("kernel.bpf_stats_enabled")
     try:
         rates, cpu, rss, maps, lost = throughput(args, modes)
@@ -212,20 +218,29 @@ def main():
     finally:
         sysctl("kernel.bpf_stats_enabled", stats_before)
 
-    base = statistics.median(rates["baseline"])
     med = {m: statistics.median(v) for m, v in rates.items()}
     # each run against the baseline of its own round: slow drifts of the VM cancel out
-    ratio = {m: statistics.median(r / b for r, b in zip(v, rates["baseline"]))
-             for m, v in rates.items()}
+    ratios = {m: sorted(r / b for r, b in zip(v, rates["baseline"])) for m, v in rates.items()}
+    ratio = {m: statistics.median(v) for m, v in ratios.items()}
+
+    def spread(m):
+        """The middle half of the per-round ratios: how far to trust the median."""
+        v = ratios[m]
+        if m == "baseline" or len(v) < 4:
+            return "-"
+        q = statistics.quantiles(v, n=4)
+        return "%.0f-%.0f%%" % (q[0] * 100, q[2] * 100)
+
     print("twscope bench, %s, %s, %d cores, %d rounds x %g s, churn %d threads, server closes first"
           % (time.strftime("%Y-%m-%d"), os.uname().release, os.cpu_count(), args.rounds,
              args.seconds, args.threads))
     print()
-    print("| mode | median conn/s | vs baseline (median of rounds) | agent CPU % | RSS MiB | map MiB | lost events |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| mode | median conn/s | vs baseline (median of rounds) | middle half | agent CPU % "
+          "| RSS MiB | map MiB | lost events |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for m in modes:
-        print("| %s | %.0f | %.1f%% | %s | %s | %s | %s |" % (
-            m, med[m], ratio[m] * 100,
+        print("| %s | %.0f | %.1f%% | %s | %s | %s | %s | %s |" % (
+            m, med[m], ratio[m] * 100, spread(m),
             "%.1f" % statistics.median(cpu[m]) if cpu[m] else "-",
             "%.1f" % (rss[m] / 1024) if rss[m] else "-",
             "%.1f" % (maps[m] / 1048576) if maps[m] else "-",
