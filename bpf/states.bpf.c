@@ -10,15 +10,22 @@
 const volatile struct tw_config cfg = {};
 
 /*
- * Owning process, in socket-local storage (only with --events state): freed with the socket,
- * and cloned (BPF_F_CLONE) from a listener into each socket it creates, so an accepted socket
- * starts owned by the listener's process until a close() in process context says who holds it.
+ * Owning process by socket cookie (only with --events state or --pid), direct-mapped: socket
+ * storage would allocate, clone into each accepted socket and free, at about a microsecond each
+ * per connection. A socket whose slot another one took falls back to its port's server.
  */
+#define OWNER_SLOTS_SHIFT 17
+
+struct owner_slot {
+	__u64 cookie; /* unique per socket, never reused: no stale owner for a new socket */
+	struct tw_proc owner;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct tw_proc);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << OWNER_SLOTS_SHIFT);
+	__type(key, __u32);
+	__type(value, struct owner_slot);
 } owners SEC(".maps");
 
 /* Transitions that only happen inside a syscall of the socket's owner (connect, listen, close). */
@@ -37,6 +44,33 @@ static __always_inline bool in_owner_context(int oldstate, int newstate)
 	default:
 		return false;
 	}
+}
+
+/*
+ * The socket's owner: named by its own syscalls (connect, listen, close), else, for a socket of
+ * a port served here (an accepted one), the server's.
+ */
+static __always_inline const struct tw_proc *owner_of(const struct sock *sk, int oldstate,
+						      int newstate, __u32 netns, __u16 sport)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	__u32 idx = (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> (64 - OWNER_SLOTS_SHIFT));
+	struct owner_slot *o = bpf_map_lookup_elem(&owners, &idx);
+	struct tw_listener *lsn;
+
+	if (!o)
+		return NULL;
+	if (in_owner_context(oldstate, newstate)) {
+		if (o->cookie != cookie || o->owner.pid != bpf_get_current_pid_tgid() >> 32) {
+			o->cookie = cookie;
+			proc_current(&o->owner);
+		}
+		return &o->owner;
+	}
+	if (o->cookie == cookie)
+		return &o->owner;
+	lsn = port_listener(netns, sport);
+	return lsn ? &lsn->owner : NULL;
 }
 
 /* The 4-tuple of a full socket through direct BTF loads. */
@@ -155,7 +189,8 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 
 static __always_inline int set_state(const struct sock *sk, const int oldstate, const int newstate)
 {
-	struct tw_proc *known = NULL, none = {};
+	const struct tw_proc *known = NULL;
+	struct tw_proc none = {};
 	struct tw_state_rec *r;
 	struct tw_tuple t = {};
 	bool tw_close =
@@ -167,21 +202,15 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 		return 0;
 	if (sk_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
-	/* owners cost a storage lookup per transition: only when events or --pid need them */
+	netns = sk->__sk_common.skc_net.net->ns.inum;
+	/* owners cost a lookup per transition: only when events or --pid need them */
 	if (owners_tracked()) {
-		if (in_owner_context(oldstate, newstate)) {
-			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL,
-						   BPF_SK_STORAGE_GET_F_CREATE);
-			if (known && known->pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
-				proc_current(known);
-		} else {
-			known = bpf_sk_storage_get(&owners, (struct sock *)sk, NULL, 0);
-		}
+		tuple_btf(&t, sk);
+		known = owner_of(sk, oldstate, newstate, netns, t.sport);
 	}
 
 	if (newstate == TCP_LISTEN) {
-		struct tw_listen_key lk = { .netns = sk->__sk_common.skc_net.net->ns.inum,
-					    .port = sk->__sk_common.skc_num };
+		struct tw_listen_key lk = { .netns = netns, .port = sk->__sk_common.skc_num };
 		struct tw_listener *lsn = bpf_map_lookup_elem(&listen_ports, &lk), fresh = {};
 
 		/* a port listened on again keeps its counter slot; the owner is the newest */
@@ -201,8 +230,6 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 	total_add(TW_TOT_STATE_EVENTS, 1);
 	if (!known)
 		known = &none;
-	netns = sk->__sk_common.skc_net.net->ns.inum;
-	tuple_btf(&t, sk);
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport) || !pid_wanted(known->pid))
 		return 0;
 	r = rb_reserve(sizeof(*r));

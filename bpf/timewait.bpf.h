@@ -77,7 +77,7 @@ struct {
 #define TW_LIVE_WANTED	    1
 #define TW_LIVE_ENTER_LATER 2
 
-/* Socket owners are tracked (socket storage) only when state events or --pid need them. */
+/* Socket owners are tracked (states.bpf.c) only when state events or --pid need them. */
 static __always_inline bool owners_tracked(void)
 {
 	return (cfg.events & TW_EV_STATE) || cfg.pid;

@@ -225,8 +225,10 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	bpf_program__set_autoattach(l->skel->progs.iter_udp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
 	/* the backup for skipped transitions matters only when they name owners or are events */
-	if (!(cfg->events & TW_EV_STATE) && !cfg->pid)
+	if (!(cfg->events & TW_EV_STATE) && !cfg->pid) {
 		bpf_program__set_autoload(l->skel->progs.handle_set_state_nested, false);
+		bpf_map__set_max_entries(l->skel->maps.owners, 1); /* unused: 4 MiB saved */
+	}
 	l->pend_buf = calloc(l->ncpus, (bpf_map__value_size(l->skel->maps.pend) + 7) & ~7u);
 	if (!l->pend_buf)
 		return -ENOMEM;
