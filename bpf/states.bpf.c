@@ -135,8 +135,8 @@ static __always_inline void enter_named(const struct sock *sk, const struct tw_p
 	__u32 at;
 
 	l = live_find(a->timer, &at);
-	/* gone already: a kill on another CPU before this close (its tw_exit went unnamed) */
-	if (!l || !(l->wanted & TW_LIVE_ENTER_LATER))
+	/* gone, or its end on another CPU came first and sent the tw_enter unnamed */
+	if (!l || !enter_claim(l))
 		return;
 	if (known && known->pid) {
 		owner = *known;
@@ -145,8 +145,7 @@ static __always_inline void enter_named(const struct sock *sk, const struct tw_p
 		if (lsn)
 			owner = lsn->owner;
 	}
-	l->pid = owner.pid;
-	l->wanted = TW_LIVE_WANTED;
+	l->pid = owner.pid; /* for its tw_exit */
 	info.expires_in_ns = a->expires_in_ns;
 	info.substate = tw_substate_of(sk, oldstate);
 	/* inet_twsk_alloc() copies both from the socket */

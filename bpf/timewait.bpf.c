@@ -60,18 +60,39 @@ static __always_inline void tw_end(struct tw_live *l, __u8 reason)
 	emit_tw_exit(l, reason);
 }
 
+/*
+ * A tw_enter still waiting for the close that names the owner when its tw is detached: the
+ * kernel skipped that close, or a kill on another CPU came first. Sent now, owned by the
+ * port's server if any, so that no tw_exit comes without its tw_enter.
+ */
+static __noinline void enter_unnamed(struct tw_live *l, const struct timer_list *timer)
+{
+	struct tw_listener *lsn = NULL;
+	struct tw_enter_info info = {};
+	struct tw_proc owner = {};
+
+	if (l->side == TW_SIDE_LOCAL)
+		lsn = port_listener(l->netns, l->sport);
+	if (lsn)
+		owner = lsn->owner;
+	tw_info(&info, tw_of_timer(timer), jiffies_to_ns(timer->expires - bpf_jiffies64()));
+	emit_tw_enter(l, &info, &owner);
+}
+
 /* Takes timer's entry out of the table into the parking slot. */
-static __always_inline void take_out(struct tw_pend *p, __u64 timer)
+static __always_inline void take_out(struct tw_pend *p, const struct timer_list *timer, __u64 tp)
 {
 	struct tw_live *l;
 	__u32 at;
 
-	l = live_find(timer, &at);
+	l = live_find(tp, &at);
 	p->tracked = l != NULL;
 	if (!l) {
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
+	if (enter_claim(l))
+		enter_unnamed(l, timer);
 	p->tw = *l;
 	live_delete(l);
 }
@@ -98,8 +119,8 @@ static __always_inline struct tw_pend *pend_settle(__u64 timer)
 
 /*
  * A new tw, complete at its arm: tuple, key, counters and, unless the close must name the
- * socket's owner first (owner tracking), its tw_enter. No other CPU can cancel it meanwhile:
- * timer_start runs under the timer base lock.
+ * socket's owner first (owner tracking), its tw_enter. No other CPU can cancel it while this
+ * runs: timer_start runs under the timer base lock.
  */
 static __always_inline void tw_arm(struct tw_live *l, const struct inet_timewait_sock *tw,
 				   __u64 now, __u64 expires_in_ns, bool tracked)
@@ -124,16 +145,15 @@ static __always_inline void tw_arm(struct tw_live *l, const struct inet_timewait
 	l->wanted = TW_LIVE_WANTED;
 	l->slot = tuple_slot(&t, l->netns, net, &l->side, &owner);
 	l->pid = owner.pid;
-	if (tracked)
-		port_count(l->slot, PORT_ENTER);
-	if (owners_tracked() && tracked) {
+	/* not in the table: no end will be seen, so neither a gauge step nor a tw_enter */
+	if (!tracked)
+		return;
+	port_count(l->slot, PORT_ENTER);
+	if (owners_tracked()) {
 		l->wanted |= TW_LIVE_ENTER_LATER;
 		return;
 	}
-	info.expires_in_ns = expires_in_ns;
-	info.substate = tw->tw_substate;
-	info.reuseaddr = BPF_CORE_READ_BITFIELD(skc, skc_reuse) != 0;
-	info.reuseport = BPF_CORE_READ_BITFIELD(skc, skc_reuseport);
+	tw_info(&info, tw, expires_in_ns);
 	emit_tw_enter(l, &info, &owner);
 }
 
@@ -195,7 +215,7 @@ int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 	p->timer = tp;
 	p->ts_jiffies = bpf_jiffies64();
 	p->expiring = (__s64)(p->ts_jiffies - timer->expires) >= 0;
-	take_out(p, tp);
+	take_out(p, timer, tp);
 	return 0;
 }
 
@@ -213,7 +233,7 @@ int BPF_PROG(tw_timer_expire, struct timer_list *timer, unsigned long baseclk)
 		if (p->timer)
 			pend_end(p, TW_EXIT_KILLED);
 		p->timer = tp;
-		take_out(p, tp);
+		take_out(p, timer, tp);
 	}
 	pend_end(p, TW_EXIT_EXPIRED);
 	return 0;

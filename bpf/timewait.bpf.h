@@ -77,6 +77,35 @@ struct {
 #define TW_LIVE_WANTED	    1
 #define TW_LIVE_ENTER_LATER 2
 
+/*
+ * Takes the right to send a deferred tw_enter: the close that names the owner and the end of a
+ * tw killed before that close may race on two CPUs. BPF atomics take 32 bits at least: the
+ * byte is claimed through the aligned word that ends the slot (flags, side, wanted, v6).
+ */
+static __always_inline bool enter_claim(struct tw_live *l)
+{
+	__u32 *word = (__u32 *)&l->flags;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u32 bit = TW_LIVE_ENTER_LATER << 16;
+#else
+	__u32 bit = TW_LIVE_ENTER_LATER << 8;
+#endif
+	_Static_assert(__builtin_offsetof(struct tw_live, flags) % 4 == 0 &&
+			       __builtin_offsetof(struct tw_live, wanted) ==
+				       __builtin_offsetof(struct tw_live, flags) + 2,
+		       "wanted is the third byte of an aligned word");
+
+	for (int i = 0; i < 4; i++) {
+		__u32 old = *(volatile __u32 *)word;
+
+		if (!(old & bit))
+			return false;
+		if (__sync_val_compare_and_swap(word, old, old & ~bit) == old)
+			return true;
+	}
+	return false;
+}
+
 /* Socket owners are tracked (states.bpf.c) only when state events or --pid need them. */
 static __always_inline bool owners_tracked(void)
 {
@@ -190,6 +219,16 @@ struct tw_enter_info {
 	__u8 reuseport;
 	__u8 pad[5];
 };
+
+/* The same from the tw, a BTF pointer: tcp_time_wait() set all of it before the arm. */
+static __always_inline void tw_info(struct tw_enter_info *info, const struct inet_timewait_sock *tw,
+				    __u64 expires_in_ns)
+{
+	info->expires_in_ns = expires_in_ns;
+	info->substate = tw->tw_substate;
+	info->reuseaddr = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuse) != 0;
+	info->reuseport = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuseport);
+}
 
 static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
 					  const struct tw_proc *owner)

@@ -138,6 +138,8 @@ static __always_inline void tuple_from_skc(struct tw_tuple *t, const struct sock
  */
 static __always_inline void tuple_direct(struct tw_tuple *t, const struct sock_common *skc)
 {
+	/* IPv4 fills 4 of the 16 address bytes: the rest is part of port keys and records */
+	__builtin_memset(t, 0, sizeof(*t));
 	t->family = skc->skc_family;
 	t->sport = skc->skc_num;
 	t->dport = bpf_ntohs(skc->skc_dport);
@@ -187,7 +189,8 @@ struct {
  * Batches wakeups: user space is woken after each wakeup_bytes of records on a CPU, else it
  * polls; urgent records (bind errors: their holders must be walked soon) wake it at once.
  * Counted here because asking the ring (bpf_ringbuf_query) reads its consumer's position, a
- * cache line the other CPU writes.
+ * cache line the other CPU writes. Not atomic: a program interrupting another on this CPU can
+ * lose an update, which only moves a wakeup.
  */
 static __always_inline void rb_submit(void *rec, bool urgent)
 {

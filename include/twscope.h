@@ -228,7 +228,7 @@ struct tw_live {
 	__u32 pid;  /* owner; the comm comes with the tw_enter event */
 	__u8 flags; /* enum tw_flags */
 	__u8 side;
-	__u8 wanted; /* passed the filters: events are sent */
+	__u8 wanted; /* bit 0: passed the filters, events are sent; bit 1: tw_enter not sent yet */
 	__u8 v6;
 };
 

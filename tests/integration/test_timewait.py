@@ -91,6 +91,9 @@ def test_client_closes_first_remote_side():
         p = tw_key_counts(agent, ns, "remote", 7102)
         check(p is not None and p.get("addr") == "127.0.0.1", "remote key: %r", p)
         check_eq(p["tw"], n, "remote gauge keyed by destination port")
+        keys = [k for k in agent.last_counts()["ports"]
+                if k["netns"] == ns.inum and k["side"] == "remote" and k["port"] == 7102]
+        check_eq(len(keys), 1, "one key for one destination")
         check(tw_key_counts(agent, ns, "local", 7102) is None, "no local key for a client TW")
 
 
