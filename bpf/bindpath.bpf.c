@@ -65,7 +65,7 @@ static __always_inline int on_exit(long ret, __u8 call)
 	int alen;
 	bool wanted;
 
-	if (ret != -EADDRINUSE && ret != -EADDRNOTAVAIL)
+	if (cfg.hooks_only || (ret != -EADDRINUSE && ret != -EADDRNOTAVAIL))
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);

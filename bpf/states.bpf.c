@@ -255,8 +255,11 @@ struct {
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&in_set_state, &zero);
+	__u32 zero = 0, *busy;
 
+	if (cfg.hooks_only)
+		return 0;
+	busy = bpf_map_lookup_elem(&in_set_state, &zero);
 	if (!busy)
 		return 0;
 	*busy = 1;
@@ -274,8 +277,11 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&in_set_state, &zero);
+	__u32 zero = 0, *busy;
 
+	if (cfg.hooks_only)
+		return 0;
+	busy = bpf_map_lookup_elem(&in_set_state, &zero);
 	if (busy && *busy)
 		set_state(sk, oldstate, newstate);
 	return 0;

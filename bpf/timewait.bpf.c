@@ -110,8 +110,11 @@ static __always_inline void pend_end(struct tw_pend *p, __u8 reason)
 static __always_inline struct tw_pend *pend_settle(__u64 timer)
 {
 	__u32 zero = 0;
-	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
+	struct tw_pend *p;
 
+	if (cfg.hooks_only)
+		return NULL;
+	p = bpf_map_lookup_elem(&pend, &zero);
 	if (p && p->timer && p->timer != timer && !p->expiring)
 		pend_end(p, TW_EXIT_KILLED);
 	return p;

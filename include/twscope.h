@@ -242,7 +242,8 @@ struct tw_config {
 	__u8 port_filter;   /* ports[] is in use */
 	__u32 wakeup_bytes; /* ring buffer data that triggers a wakeup */
 	__u32 live_mask;    /* slots of the live table - 1, a power of two - 1 */
-	__u32 pad;
+	__u8 hooks_only;    /* bench: every program returns at once, to measure the hooks alone */
+	__u8 pad[3];
 	__u64 ports[TW_PORT_WORDS];
 };
 

@@ -20,6 +20,7 @@ enum {
 	OPT_WINDOW,
 	OPT_RINGBUF,
 	OPT_MAX_TW,
+	OPT_HOOKS_ONLY,
 };
 
 static const struct argp_option options[] = {
@@ -41,6 +42,8 @@ static const struct argp_option options[] = {
 	{ "window", OPT_WINDOW, "SECS", 0, "timeline history kept per port (default 3600)", 0 },
 	{ "ringbuf", OPT_RINGBUF, "KB", 0, "ring buffer size (default 4096, a power of two)", 0 },
 	{ "max-tw", OPT_MAX_TW, "N", 0, "TIME_WAIT sockets tracked at once (default 131072)", 0 },
+	{ "bench-hooks-only", OPT_HOOKS_ONLY, NULL, OPTION_HIDDEN,
+	  "attach every program, but have each return at once (the bench's floor)", 0 },
 	{ "help", 'h', NULL, 0, "show this help", 0 },
 	{ "version", 'V', NULL, 0, "show the version", 0 },
 	{},
@@ -282,6 +285,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		o->max_tw = 1024;
 		while (o->max_tw < 2 * v)
 			o->max_tw *= 2;
+		break;
+	case OPT_HOOKS_ONLY:
+		o->hooks_only = true;
 		break;
 	case 'h':
 		o->help = true;

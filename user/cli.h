@@ -29,6 +29,7 @@ struct tw_opts {
 	unsigned int window_s; /* timeline history */
 	unsigned int ringbuf_kb;
 	unsigned int max_tw; /* live TIME_WAIT table slots, a power of two */
+	bool hooks_only;     /* hidden, for the bench: programs attached but returning at once */
 };
 
 /*

@@ -197,6 +197,7 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	cfg->netns = o->netns;
 	cfg->family = o->family;
 	cfg->events = o->events;
+	cfg->hooks_only = o->hooks_only;
 	cfg->port_filter = o->nports > 0;
 	l->ring_bytes = ring_size(o->ringbuf_kb, l->ncpus);
 	cfg->wakeup_bytes = l->ring_bytes / 8;

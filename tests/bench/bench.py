@@ -95,6 +95,8 @@ class Tool:
         self.mode = mode
         if mode == "default":
             self.cmd = [binary, "-i", "3600"]
+        elif mode == "hooks":
+            self.cmd = [binary, "--bench-hooks-only", "-i", "3600"]
         elif mode == "all":
             self.cmd = [binary, "--events", "all", "--json", "-i", "3600"]
         elif mode == "tcpstates":
@@ -192,17 +194,18 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--modes", default="baseline,default,all,tcpstates",
-                    help="comma-separated subset of baseline,default,all,tcpstates")
+    ap.add_argument("--modes", default="baseline,hooks,default,all,tcpstates",
+                    help="comma-separated subset of baseline,hooks,default,all,tcpstates "
+                    "(hooks: every program attached, each returning at once)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
         return 2
     modes = [m for m in args.modes.split(",")
              if m != "tcpstates" or os.path.exists(TCPSTATES)]
-    bad = [m for m in modes if m not in ("baseline", "default", "all", "tcpstates")]
+    bad = [m for m in modes if m not in ("baseline", "hooks", "default", "all", "tcpstates")]
     if bad or "baseline" not in modes:
-        print("bench: --modes takes baseline (required), default, all, tcpstates; got %r"
+        print("bench: --modes takes baseline (required), hooks, default, all, tcpstates; got %r"
               % args.modes, file=sys.stderr)
         return 2
     others = subprocess.run(["pgrep", "-x", "twscope|tcpstates"], capture_output=True,
