@@ -116,7 +116,7 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 
 	if (!skc)
 		return 0;
-	tuple_from_skc(&r.t, skc);
+	tuple_direct(&r.t, skc);
 	r.hdr.netns = sk_netns(skc);
 	if (iter_args.want_tw_seed) {
 		seed(skc, &r.t, r.hdr.netns, ctx->uid);
@@ -152,7 +152,7 @@ int iter_udp(struct bpf_iter__udp *ctx)
 	if (!udp)
 		return 0;
 	skc = &udp->inet.sk.__sk_common;
-	tuple_from_skc(&r.t, skc);
+	tuple_direct(&r.t, skc);
 	r.hdr.netns = sk_netns(skc);
 	if (!iter_match(&r.t))
 		return 0;
@@ -193,7 +193,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	h.hdr.netns = sk_netns(&sk->__sk_common);
 	if (iter_args.netns && h.hdr.netns != iter_args.netns)
 		return 0;
-	tuple_from_skc(&h.t, &sk->__sk_common);
+	tuple_direct(&h.t, &sk->__sk_common);
 	if (!iter_match(&h.t))
 		return 0;
 	r.hdr.type = TW_REC_OWNER;

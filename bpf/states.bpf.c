@@ -92,19 +92,6 @@ static __always_inline bool tw_table_full(const struct sock *sk)
 	return refs - 1 >= max;
 }
 
-/*
- * The tw's substate: tcp_fin() sets SOCK_DONE before tcp_time_wait(sk, TCP_TIME_WAIT); the
- * FIN_WAIT2 substate comes from an ACK of our FIN with no FIN from the peer yet.
- */
-static __always_inline __u8 tw_substate_of(const struct sock *sk, int oldstate)
-{
-	int done = bpf_core_enum_value(enum sock_flags, SOCK_DONE);
-
-	if (oldstate == TCP_CLOSING || ((sk->__sk_common.skc_flags >> done) & 1))
-		return TCP_TIME_WAIT;
-	return TCP_FIN_WAIT2;
-}
-
 static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 					  const struct tw_proc *owner)
 {
@@ -121,16 +108,9 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 	rb_submit(r, false);
 }
 
-/*
- * The socket's owner for a tw armed just before, whose tw_enter waited for it (owner tracking):
- * the socket's own, else the server's when this side serves the port.
- */
-static __always_inline void enter_named(const struct sock *sk, const struct tw_proc *known,
-					int oldstate, const struct tw_armed *a)
+/* The tw armed just before, whose tw_enter waited for this close to name the owner. */
+static __always_inline void enter_named(const struct tw_proc *known, const struct tw_armed *a)
 {
-	struct tw_enter_info info = {};
-	struct tw_proc owner = {};
-	struct tw_listener *lsn;
 	struct tw_live *l;
 	__u32 at;
 
@@ -138,28 +118,14 @@ static __always_inline void enter_named(const struct sock *sk, const struct tw_p
 	/* gone, or its end on another CPU came first and sent the tw_enter unnamed */
 	if (!l || !enter_claim(l))
 		return;
-	if (known && known->pid) {
-		owner = *known;
-	} else if (l->side == TW_SIDE_LOCAL) {
-		lsn = port_listener(l->netns, l->sport);
-		if (lsn)
-			owner = lsn->owner;
-	}
-	l->pid = owner.pid; /* for its tw_exit */
-	info.expires_in_ns = a->expires_in_ns;
-	info.substate = tw_substate_of(sk, oldstate);
-	/* inet_twsk_alloc() copies both from the socket */
-	info.reuseaddr = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuse) != 0;
-	info.reuseport = BPF_CORE_READ_BITFIELD(&sk->__sk_common, skc_reuseport);
-	emit_tw_enter(l, &info, &owner);
+	enter_send_late(l, &a->info, known);
 }
 
 /*
  * FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before (counted
  * then), or found the tw table full.
  */
-static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known,
-					 int oldstate)
+static __always_inline void fin_to_close(const struct sock *sk, const struct tw_proc *known)
 {
 	const struct net *net = sk->__sk_common.skc_net.net;
 	struct tw_proc listener = {};
@@ -170,7 +136,7 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 
 	if (armed_pop(sk->__sk_common.skc_hash, &a)) {
 		if (owners_tracked() && !a.untracked)
-			enter_named(sk, known, oldstate, &a);
+			enter_named(known, &a);
 		return;
 	}
 	/* without a tw the socket was reset or aborted, unless the table was full */
@@ -221,7 +187,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
 	} else if (tw_close) {
-		fin_to_close(sk, known, oldstate);
+		fin_to_close(sk, known);
 	}
 
 	if (!(cfg.events & TW_EV_STATE))
@@ -259,6 +225,9 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 
 	if (cfg.hooks_only)
 		return 0;
+	/* the flag is for the second program, loaded only with owner tracking */
+	if (!owners_tracked())
+		return set_state(sk, oldstate, newstate);
 	busy = bpf_map_lookup_elem(&in_set_state, &zero);
 	if (!busy)
 		return 0;

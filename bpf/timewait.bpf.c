@@ -60,25 +60,6 @@ static __always_inline void tw_end(struct tw_live *l, __u8 reason)
 	emit_tw_exit(l, reason);
 }
 
-/*
- * A tw_enter still waiting for the close that names the owner when its tw is detached: the
- * kernel skipped that close, or a kill on another CPU came first. Sent now, owned by the
- * port's server if any, so that no tw_exit comes without its tw_enter.
- */
-static __noinline void enter_unnamed(struct tw_live *l, const struct timer_list *timer)
-{
-	struct tw_listener *lsn = NULL;
-	struct tw_enter_info info = {};
-	struct tw_proc owner = {};
-
-	if (l->side == TW_SIDE_LOCAL)
-		lsn = port_listener(l->netns, l->sport);
-	if (lsn)
-		owner = lsn->owner;
-	tw_info(&info, tw_of_timer(timer), jiffies_to_ns(timer->expires - bpf_jiffies64()));
-	emit_tw_enter(l, &info, &owner);
-}
-
 /* Takes timer's entry out of the table into the parking slot. */
 static __always_inline void take_out(struct tw_pend *p, const struct timer_list *timer, __u64 tp)
 {
@@ -91,8 +72,13 @@ static __always_inline void take_out(struct tw_pend *p, const struct timer_list 
 		total_add(TW_TOT_TW_UNTRACKED, 1);
 		return;
 	}
-	if (enter_claim(l))
-		enter_unnamed(l, timer);
+	/* its close, which names the owner, was skipped or lost a race with this end */
+	if (enter_claim(l)) {
+		struct tw_enter_info info = {};
+
+		tw_info(&info, tw_of_timer(timer), jiffies_to_ns(timer->expires - bpf_jiffies64()));
+		enter_send_late(l, &info, NULL);
+	}
 	p->tw = *l;
 	live_delete(l);
 }
@@ -126,11 +112,10 @@ static __always_inline struct tw_pend *pend_settle(__u64 timer)
  * runs: timer_start runs under the timer base lock.
  */
 static __always_inline void tw_arm(struct tw_live *l, const struct inet_timewait_sock *tw,
-				   __u64 now, __u64 expires_in_ns, bool tracked)
+				   __u64 now, const struct tw_enter_info *info, bool tracked)
 {
 	const struct sock_common *skc = &tw->__tw_common;
 	const struct net *net = skc->skc_net.net;
-	struct tw_enter_info info = {};
 	struct tw_proc owner = {};
 	struct tw_tuple t;
 
@@ -156,8 +141,7 @@ static __always_inline void tw_arm(struct tw_live *l, const struct inet_timewait
 		l->wanted |= TW_LIVE_ENTER_LATER;
 		return;
 	}
-	tw_info(&info, tw, expires_in_ns);
-	emit_tw_enter(l, &info, &owner);
+	emit_tw_enter(l, info, &owner);
 }
 
 SEC("tp_btf/timer_start")
@@ -167,7 +151,8 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 	struct tw_pend *p = pend_settle(tp);
 	const struct inet_timewait_sock *tw;
 	struct tw_live *l, spare;
-	__u64 now, expires_in_ns;
+	struct tw_enter_info info = {};
+	__u64 now;
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
@@ -193,12 +178,12 @@ int BPF_PROG(tw_timer_start, struct timer_list *timer, unsigned long bucket_expi
 	total_add(TW_TOT_TW_ENTERED, 1);
 	tw = tw_of_timer(timer);
 	now = bpf_jiffies64();
-	expires_in_ns = jiffies_to_ns(bucket_expiry - now);
 	l = live_insert(tp);
 	if (!l)
 		total_add(TW_TOT_TW_MAP_FULL, 1);
-	tw_arm(l ? l : &spare, tw, now, expires_in_ns, l != NULL);
-	armed_push(tp, tw->__tw_common.skc_hash, expires_in_ns, l != NULL);
+	tw_info(&info, tw, jiffies_to_ns(bucket_expiry - now));
+	tw_arm(l ? l : &spare, tw, now, &info, l != NULL);
+	armed_push(tp, tw->__tw_common.skc_hash, &info, l != NULL);
 	return 0;
 }
 

@@ -53,11 +53,30 @@ extern __u32 port_slots_used;
  * -> CLOSE in tcp_done() right after. A per-CPU stack: local_bh_enable() inside
  * tcp_time_wait() may run softirqs that arm and close other sockets in between, properly nested.
  */
+/* What a tw_enter says beyond the slot, read from the tw. */
+struct tw_enter_info {
+	__u64 expires_in_ns;
+	__u8 substate;
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 pad[5];
+};
+
+/* The same from the tw, a BTF pointer: tcp_time_wait() set all of it before the arm. */
+static __always_inline void tw_info(struct tw_enter_info *info, const struct inet_timewait_sock *tw,
+				    __u64 expires_in_ns)
+{
+	info->expires_in_ns = expires_in_ns;
+	info->substate = tw->tw_substate;
+	info->reuseaddr = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuse) != 0;
+	info->reuseport = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuseport);
+}
+
 struct tw_armed {
 	__u64 timer;
-	__u64 expires_in_ns;
-	__u32 hash;	 /* sk_hash, copied into the tw by inet_twsk_alloc() */
-	__u32 untracked; /* the live table had no room for it */
+	struct tw_enter_info info; /* for a tw_enter the close sends (owner tracking) */
+	__u32 hash;		   /* sk_hash, copied into the tw by inet_twsk_alloc() */
+	__u32 untracked;	   /* the live table had no room for it */
 };
 
 struct tw_armed_stack {
@@ -211,25 +230,6 @@ static __always_inline void live_delete(struct tw_live *e)
 	e->timer = TW_LIVE_DELETED;
 }
 
-/* What a tw_enter says beyond the slot: filled from the full socket, or from the tw itself. */
-struct tw_enter_info {
-	__u64 expires_in_ns;
-	__u8 substate;
-	__u8 reuseaddr;
-	__u8 reuseport;
-	__u8 pad[5];
-};
-
-/* The same from the tw, a BTF pointer: tcp_time_wait() set all of it before the arm. */
-static __always_inline void tw_info(struct tw_enter_info *info, const struct inet_timewait_sock *tw,
-				    __u64 expires_in_ns)
-{
-	info->expires_in_ns = expires_in_ns;
-	info->substate = tw->tw_substate;
-	info->reuseaddr = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuse) != 0;
-	info->reuseport = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuseport);
-}
-
 static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
 					  const struct tw_proc *owner)
 {
@@ -273,7 +273,8 @@ static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
 	rb_submit(r, false);
 }
 
-static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns, bool tracked)
+static __always_inline void armed_push(__u64 timer, __u32 hash, const struct tw_enter_info *info,
+				       bool tracked)
 {
 	__u32 zero = 0, i;
 	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
@@ -284,7 +285,7 @@ static __always_inline void armed_push(__u64 timer, __u32 hash, __u64 expires_ns
 	i = st->depth < TW_ARMED_SLOTS ? st->depth : TW_ARMED_SLOTS - 1;
 	st->slot[i].timer = timer;
 	st->slot[i].hash = hash;
-	st->slot[i].expires_in_ns = expires_ns;
+	st->slot[i].info = *info;
 	st->slot[i].untracked = !tracked;
 	st->depth = i + 1;
 }
@@ -446,6 +447,27 @@ static __always_inline const struct inet_timewait_sock *tw_of_timer(const struct
 	__u64 tw = (__u64)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
 
 	return bpf_rdonly_cast((void *)tw, bpf_core_type_id_kernel(struct inet_timewait_sock));
+}
+
+/*
+ * Sends a tw_enter held back for its owner (owner tracking), once claimed: owned by known when
+ * the socket's owner is known, else by the port's server when this side serves the port.
+ */
+static __always_inline void enter_send_late(struct tw_live *l, const struct tw_enter_info *info,
+					    const struct tw_proc *known)
+{
+	struct tw_proc owner = {};
+	struct tw_listener *lsn;
+
+	if (known && known->pid) {
+		owner = *known;
+	} else if (l->side == TW_SIDE_LOCAL) {
+		lsn = port_listener(l->netns, l->sport);
+		if (lsn)
+			owner = lsn->owner;
+	}
+	l->pid = owner.pid; /* for its tw_exit */
+	emit_tw_enter(l, info, &owner);
 }
 
 #endif

@@ -117,24 +117,10 @@ static __always_inline __u32 sk_netns(const struct sock_common *skc)
 	return net_inum(BPF_CORE_READ(skc, skc_net.net));
 }
 
-/* Fills the 4-tuple from sock_common, valid for full, request and TIME_WAIT sockets. */
-static __always_inline void tuple_from_skc(struct tw_tuple *t, const struct sock_common *skc)
-{
-	t->family = BPF_CORE_READ(skc, skc_family);
-	t->sport = BPF_CORE_READ(skc, skc_num);
-	t->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-	if (t->family == AF_INET6) {
-		bpf_core_read(t->saddr, 16, &skc->skc_v6_rcv_saddr);
-		bpf_core_read(t->daddr, 16, &skc->skc_v6_daddr);
-	} else {
-		bpf_core_read(t->saddr, 4, &skc->skc_rcv_saddr);
-		bpf_core_read(t->daddr, 4, &skc->skc_daddr);
-	}
-}
-
 /*
- * The same through direct loads, for a BTF pointer (a tp_btf argument, or one cast by
- * bpf_rdonly_cast): a few ns instead of a helper call per field.
+ * Fills the 4-tuple from sock_common, valid for full, request and TIME_WAIT sockets, through
+ * direct loads: skc is a BTF pointer (a tp_btf argument, an iterator's socket, or one cast by
+ * bpf_rdonly_cast), a few ns instead of a helper call per field.
  */
 static __always_inline void tuple_direct(struct tw_tuple *t, const struct sock_common *skc)
 {
