@@ -144,6 +144,28 @@ static const char *other_prefix(char *s, size_t len, const char *family)
 	return s;
 }
 
+/* The sample of a family for local port `port`, or for the "other" row. */
+static unsigned long long port_sample(const char *text, const char *family, uint16_t port)
+{
+	char pre[256];
+
+	return sample(text, label_prefix(pre, sizeof(pre), family, port));
+}
+
+static bool port_has_sample(const char *text, const char *family, uint16_t port)
+{
+	char pre[256];
+
+	return has_sample(text, label_prefix(pre, sizeof(pre), family, port));
+}
+
+static unsigned long long other_sample(const char *text, const char *family)
+{
+	char pre[256];
+
+	return sample(text, other_prefix(pre, sizeof(pre), family));
+}
+
 /*
  * Exposition format: each family is one block, "# HELP" and "# TYPE" first, then only its own
  * samples; a family is declared once and a counter's name ends in _total.
@@ -243,37 +265,20 @@ static void test_render_top_and_other(void **state)
 		assert_int_equal(count_lines(b.data, pre), 2 + 1);
 		assert_int_equal(
 			count_lines(b.data, other_prefix(pre, sizeof(pre), port_families[i])), 1);
-		assert_true(
-			has_sample(b.data, label_prefix(pre, sizeof(pre), port_families[i], 9000)));
-		assert_true(
-			has_sample(b.data, label_prefix(pre, sizeof(pre), port_families[i], 9001)));
+		assert_true(port_has_sample(b.data, port_families[i], 9000));
+		assert_true(port_has_sample(b.data, port_families[i], 9001));
 	}
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 9000)),
-			 100);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 9000), 100);
 	/* the other row sums ports 9002..9005 */
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_sockets")),
-		40 + 30 + 20 + 10);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
-		80 + 70 + 60 + 50);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_expired_total")),
-		2 + 3 + 4 + 5);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_killed_total")),
-		4);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_overflow_total")),
-		8);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_port_bind_errors_total")),
-		12);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_sockets"), 40 + 30 + 20 + 10);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"),
+			 80 + 70 + 60 + 50);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_expired_total"), 2 + 3 + 4 + 5);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_killed_total"), 4);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_overflow_total"), 8);
+	assert_int_equal(other_sample(b.data, "twscope_port_bind_errors_total"), 12);
 	/* peaks do not add up: the other row shows the largest */
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_peak_sockets")),
-		75);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_peak_sockets"), 75);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -288,18 +293,12 @@ static void test_render_labels_are_sticky(void **state)
 	struct prom *p = prom__new(2);
 	struct totals t = {};
 	struct buf b = {};
-	char pre[256];
 
 	agg__sample(a, 1, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 80)),
-			 10);
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 443)),
-			 5);
-	assert_false(has_sample(
-		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 80), 10);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 443), 5);
+	assert_false(port_has_sample(b.data, "twscope_time_wait_entered_total", 8080));
 
 	/* 8080 is now by far the busiest, 80 and 443 went quiet */
 	agg__mark(a);
@@ -307,17 +306,10 @@ static void test_render_labels_are_sticky(void **state)
 	rows[2].val.tw = 500;
 	agg__sample(a, 2, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 80)),
-			 10);
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 443)),
-			 5);
-	assert_false(has_sample(
-		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
-		1000);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 80), 10);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 443), 5);
+	assert_false(port_has_sample(b.data, "twscope_time_wait_entered_total", 8080));
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 1000);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -335,29 +327,20 @@ static void test_render_place_taken_at_first_sight(void **state)
 	struct prom *p = prom__new(2);
 	struct totals t = {};
 	struct buf b = {};
-	char pre[256];
 
 	agg__sample(a, 1, rows, 2);
 	render(p, a, &t, NULL, &b);
 	/* free slots: both ports seen so far are labelled, idle or not */
-	assert_int_equal(sample(b.data, label_prefix(pre, sizeof(pre),
-						     "twscope_time_wait_entered_total", 443)),
-			 0);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 443), 0);
 	agg__sample(a, 2, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_false(has_sample(
-		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
-		1);
+	assert_false(port_has_sample(b.data, "twscope_time_wait_entered_total", 8080));
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 1);
 	rows[2].val.entered = 900;
 	agg__sample(a, 3, rows, 3);
 	render(p, a, &t, NULL, &b);
-	assert_false(has_sample(
-		b.data, label_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total", 8080)));
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_entered_total")),
-		900);
+	assert_false(port_has_sample(b.data, "twscope_time_wait_entered_total", 8080));
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 900);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
@@ -402,8 +385,7 @@ static void test_render_host_and_bind_errors(void **state)
 		}
 	/* no port has any activity: only the other samples, at zero */
 	assert_int_equal(count_lines(b.data, "twscope_time_wait_sockets{"), 1);
-	assert_int_equal(
-		sample(b.data, other_prefix(pre, sizeof(pre), "twscope_time_wait_sockets")), 0);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_sockets"), 0);
 	buf__free(&b);
 	prom__free(p);
 	agg__free(a);
