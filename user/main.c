@@ -25,6 +25,7 @@
 #include "logfile.h"
 #include "metrics_http.h"
 #include "netns.h"
+#include "outfile.h"
 #include "prom.h"
 #include "report.h"
 
@@ -58,6 +59,7 @@ struct app {
 	struct agg *agg;
 	struct logfile *log;
 	struct prom *prom;
+	struct outfile *prom_out;
 	struct metrics_http *http;
 	struct port_row *rows;
 	bool utf8;
@@ -250,24 +252,25 @@ static void render_metrics(struct app *a, struct buf *out)
 }
 
 /* The HTTP endpoint serves what was rendered at the last sample; the file follows the interval. */
-static void publish_metrics(struct app *a, bool file)
+static int publish_metrics(struct app *a, bool file)
 {
 	struct buf text = {};
-	int ret;
+	int ret = 0;
 
-	if (!a->http && !(file && a->o.prom_path))
-		return;
+	if (!a->http && !(file && a->prom_out))
+		return 0;
 	render_metrics(a, &text);
 	if (a->http)
 		metrics_http__set(a->http, text.data, text.len);
-	if (file && a->o.prom_path) {
-		ret = prom__write_file(a->o.prom_path, text.data, text.len);
+	if (file && a->prom_out) {
+		ret = outfile__replace(a->prom_out, text.data, text.len);
 		if (ret && !a->prom_failed)
 			p_err("writing %s failed: %s (will retry every interval)", a->o.prom_path,
 			      strerror(-ret));
 		a->prom_failed = ret != 0;
 	}
 	buf__free(&text);
+	return ret;
 }
 
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
@@ -492,15 +495,13 @@ int main(int argc, char **argv)
 	}
 	if (mounted)
 		p_err("tracefs was not mounted: mounted it on /sys/kernel/tracing");
-	if (a.o.log_path) {
-		a.log = logfile__open(a.o.log_path, &ret);
-		if (!a.log) {
-			p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
-			return 1;
-		}
+	/* everything that can fail is checked or bound before the first byte goes to a file */
+	if (a.o.log_path && !(a.log = logfile__new(a.o.log_path, err, sizeof(err)))) {
+		p_err("refusing the log file: %s", err);
+		goto cleanup;
 	}
-	if (a.o.prom_path && (ret = prom__write_file(a.o.prom_path, "", 0))) {
-		p_err("cannot write the metrics file %s: %s", a.o.prom_path, strerror(-ret));
+	if (a.o.prom_path && !(a.prom_out = outfile__new(a.o.prom_path, err, sizeof(err)))) {
+		p_err("refusing the metrics file: %s", err);
 		goto cleanup;
 	}
 	if (a.o.metrics_addr) {
@@ -525,6 +526,10 @@ int main(int argc, char **argv)
 	ret = loader__seed(&a.l, &nnetns);
 	if (ret)
 		p_err("seeding existing TIME_WAIT sockets failed: %s", strerror(-ret));
+	if (a.log && (ret = logfile__open(a.log))) {
+		p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
+		goto cleanup;
+	}
 	a.next_sec_ns = now_ns();
 	sample(&a, a.next_sec_ns);
 	agg__mark(a.agg);
@@ -532,7 +537,12 @@ int main(int argc, char **argv)
 	a.next_interval_ns = now_ns() + a.o.interval_s * NSEC;
 	if (a.o.duration_s)
 		a.deadline_ns = now_ns() + a.o.duration_s * NSEC;
-	publish_metrics(&a, true);
+	a.prom_failed = true; /* the first failure is a failed start, said below */
+	if ((ret = publish_metrics(&a, true))) {
+		p_err("cannot write the metrics file %s: %s", a.o.prom_path, strerror(-ret));
+		logfile__discard(a.log);
+		goto cleanup;
+	}
 	ready(&a, nnetns);
 	ret = run(&a);
 	if (ret)
@@ -546,6 +556,7 @@ cleanup:
 	bindwatch__free(a.bw);
 	agg__free(a.agg);
 	logfile__close(a.log);
+	outfile__free(a.prom_out);
 	free(a.rows);
 	free(a.batch);
 	free(a.spare);

@@ -45,7 +45,5 @@ void prom__free(struct prom *p);
 /* Parses the text of /proc/net/netstat; 0 or -EINVAL. */
 int tcpext__parse(const char *text, struct tcpext *t);
 int tcpext__read(struct tcpext *t);
-/* Writes the text atomically: a temporary file in the same directory, then rename. */
-int prom__write_file(const char *path, const char *data, size_t len);
 
 #endif
