@@ -1,21 +1,71 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <microhttpd.h>
 #include "cli.h"
 #include "metrics_http.h"
+
+/* Far more clients than a scrape needs; a client that sends nothing for 2 s is dropped. */
+#define CONN_LIMIT	 2048
+#define PER_IP_LIMIT	 1024
+#define IDLE_TIMEOUT_S	 2
+#define CONN_MEMORY	 16384
+#define LOG_INTERVAL_S	 60
+#define FDS_WANTED	 (CONN_LIMIT + 256)
 
 struct metrics_http {
 	struct MHD_Daemon *d;
 	pthread_mutex_t lock;
 	char *text;
 	size_t len;
+	bool started;	  /* start-up failures are the caller's one line, not the library's */
+	time_t logged_at; /* libmicrohttpd's messages: one line a minute at most */
+	unsigned long suppressed;
 };
+
+/* Clients decide what the library complains about: never more than a line a minute. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct metrics_http *m = cls;
+	struct timespec now;
+	char msg[256];
+	size_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&m->lock);
+	if (!m->started || (m->logged_at && now.tv_sec - m->logged_at < LOG_INTERVAL_S)) {
+		m->suppressed += m->started;
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strcspn(msg, "\n");
+	fprintf(stderr, "twscope: metrics server: %.*s (%lu more in the last minute)\n", (int)n, msg,
+		m->suppressed);
+	m->logged_at = now.tv_sec;
+	m->suppressed = 0;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Room for every connection: the soft limit raised towards the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur >= FDS_WANTED)
+		return;
+	r.rlim_cur = r.rlim_max < FDS_WANTED ? r.rlim_max : FDS_WANTED;
+	setrlimit(RLIMIT_NOFILE, &r);
+}
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
@@ -62,7 +112,7 @@ struct metrics_http *metrics_http__start(const char *hostport, char *err, size_t
 	struct metrics_http *m = calloc(1, sizeof(*m));
 	char host[256], port[8];
 	uint16_t p;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	int rc;
 
 	if (!m) {
@@ -83,15 +133,23 @@ struct metrics_http *metrics_http__start(const char *hostport, char *err, size_t
 	}
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->d = MHD_start_daemon(flags, p, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				MHD_OPTION_CONNECTION_LIMIT, 32, MHD_OPTION_CONNECTION_TIMEOUT, 10,
-				MHD_OPTION_END);
+	raise_fd_limit();
+	m->d = MHD_start_daemon(
+		flags, p, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, m, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!m->d) {
 		snprintf(err, errlen, "cannot serve metrics on %s: %s", hostport,
 			 strerror(errno ? errno : EADDRINUSE));
 		goto fail;
 	}
+	pthread_mutex_lock(&m->lock);
+	m->started = true;
+	pthread_mutex_unlock(&m->lock);
 	return m;
 fail:
 	pthread_mutex_destroy(&m->lock);
