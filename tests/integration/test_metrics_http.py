@@ -110,15 +110,22 @@ def test_metrics_garbage_keeps_stderr_quiet():
             b"NOT-HTTP\r\n\r\n", b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
             b"POST /metrics HTTP/1.1\r\nContent-Length: 999999\r\n\r\nabc"]
     with Agent("-e", "none", "-i", "1", "--metrics-addr", "127.0.0.1:%d" % port) as agent:
-        for i in range(100):
+        conns = []
+        for i in range(100):  # all open at once: the ones the agent waits for time out together
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                    s.sendall(junk[i % len(junk)])
-                    s.shutdown(socket.SHUT_WR)
-                    while s.recv(65536):
-                        pass
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(junk[i % len(junk)])
+                s.shutdown(socket.SHUT_WR)
+                conns.append(s)
             except OSError:
                 pass  # a reset for a request it refuses is an answer too
+        for s in conns:
+            try:
+                while s.recv(65536):
+                    pass
+            except OSError:
+                pass
+            s.close()
         status, _ = get_metrics(port)
         check_eq(status, 200, "a GET after the garbage")
     quiet(agent)
