@@ -218,8 +218,9 @@ def test_prom_file_and_http_pass_promtool():
     port = free_port()
     with tempfile.TemporaryDirectory() as d, Netns() as ns:
         prom = os.path.join(d, "twscope.prom")
-        with Agent("-e", "none", "-i", "1", "--prom", prom, "--metrics-addr",
-                   "127.0.0.1:%d" % port) as agent:
+        # its own netns only: labels go to the ports seen first, and the host has its own
+        with Agent("-e", "none", "-i", "1", "--netns", ns.inum, "--prom", prom,
+                   "--metrics-addr", "127.0.0.1:%d" % port) as agent:
             ns.py(SERVER_FIRST, "7302", "4").finish()
             time.sleep(2.5)
             body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
@@ -247,7 +248,8 @@ def test_prometheus_scrapes_metrics_addr():
                                  "--web.listen-address=127.0.0.1:%d" % pport],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            with Agent("-e", "none", "--metrics-addr", "127.0.0.1:%d" % port):
+            with Agent("-e", "none", "--netns", ns.inum, "--metrics-addr",
+                       "127.0.0.1:%d" % port):
                 ns.py(SERVER_FIRST, "7303", "5").finish()
                 q = urllib.parse.quote('twscope_time_wait_sockets{port="7303",netns="%d"}'
                                        % ns.inum)
