@@ -26,6 +26,7 @@
 #include "metrics_http.h"
 #include "netns.h"
 #include "outfile.h"
+#include "privs.h"
 #include "prom.h"
 #include "report.h"
 
@@ -454,6 +455,17 @@ static void finish(struct app *a)
 		      (unsigned long long)t.missed_events);
 }
 
+/* Once attached and seeded: only what the event loop, the walks and the outputs need. */
+static int drop_privileges(struct app *a, char *err, size_t len)
+{
+	struct privs_opts po = {
+		.dac_override = logfile__needs_override(a->log) ||
+				(a->prom_out && outfile__dir_needs_override(a->prom_out)),
+	};
+
+	return privs__drop(&po, err, len);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a = {};
@@ -505,7 +517,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (a.o.metrics_addr) {
-		a.http = metrics_http__start(a.o.metrics_addr, err, sizeof(err));
+		a.http = metrics_http__bind(a.o.metrics_addr, err, sizeof(err));
 		if (!a.http) {
 			p_err("%s", err);
 			goto cleanup;
@@ -526,6 +538,15 @@ int main(int argc, char **argv)
 	ret = loader__seed(&a.l, &nnetns);
 	if (ret)
 		p_err("seeding existing TIME_WAIT sockets failed: %s", strerror(-ret));
+	if (drop_privileges(&a, err, sizeof(err))) {
+		p_err("%s", err);
+		goto cleanup;
+	}
+	/* its thread starts after the drop, and inherits it */
+	if (a.http && (ret = metrics_http__serve(a.http))) {
+		p_err("cannot serve metrics on %s: %s", a.o.metrics_addr, strerror(-ret));
+		goto cleanup;
+	}
 	if (a.log && (ret = logfile__open(a.log))) {
 		p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
 		goto cleanup;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <microhttpd.h>
 #include "cli.h"
 #include "metrics_http.h"
@@ -27,6 +28,8 @@ struct metrics_http {
 	pthread_mutex_t lock;
 	char *text;
 	size_t len;
+	int fd;		  /* the listening socket, bound before the daemon starts */
+	int family;
 	bool started;	  /* start-up failures are the caller's one line, not the library's */
 	time_t logged_at; /* libmicrohttpd's messages: one line a minute at most */
 	unsigned long suppressed;
@@ -104,57 +107,75 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
-struct metrics_http *metrics_http__start(const char *hostport, char *err, size_t errlen)
+/* The listening socket, bound at start so a taken address fails before anything is written. */
+static int bind_listener(const char *hostport, int *family, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
 			*ai = NULL;
-	struct metrics_http *m = calloc(1, sizeof(*m));
 	char host[256], port[8];
+	int fd = -1, one = 1, rc;
 	uint16_t p;
-	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-	int rc;
 
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	pthread_mutex_init(&m->lock, NULL);
 	if (cli__parse_hostport(hostport, host, sizeof(host), &p)) {
 		snprintf(err, errlen, "bad --metrics-addr '%s': expected HOST:PORT", hostport);
-		goto fail;
+		return -EINVAL;
 	}
 	snprintf(port, sizeof(port), "%u", p);
 	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
 	if (rc) {
 		snprintf(err, errlen, "cannot resolve --metrics-addr host '%s': %s", host,
 			 gai_strerror(rc));
-		goto fail;
+		return -EINVAL;
 	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot serve metrics on %s: %s", hostport, strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		fd = rc;
+	}
+	*family = ai->ai_family;
+	freeaddrinfo(ai);
+	return fd;
+}
+
+struct metrics_http *metrics_http__bind(const char *hostport, char *err, size_t errlen)
+{
+	struct metrics_http *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
 	raise_fd_limit();
+	m->fd = bind_listener(hostport, &m->family, err, errlen);
+	if (m->fd < 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int metrics_http__serve(struct metrics_http *m)
+{
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
+	if (m->family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	m->started = true; /* from now on the library's messages are rate-limited, not dropped */
+	/* the logger first: options before it would log through the library's own */
 	m->d = MHD_start_daemon(
-		flags, p, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+		flags, 0, NULL, NULL, answer, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
+		MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, m, MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (!m->d) {
-		snprintf(err, errlen, "cannot serve metrics on %s: %s", hostport,
-			 strerror(errno ? errno : EADDRINUSE));
-		goto fail;
-	}
-	pthread_mutex_lock(&m->lock);
-	m->started = true;
-	pthread_mutex_unlock(&m->lock);
-	return m;
-fail:
-	pthread_mutex_destroy(&m->lock);
-	free(m);
-	return NULL;
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
+	return m->d ? 0 : -(errno ? errno : ENOMEM);
 }
 
 int metrics_http__set(struct metrics_http *m, const char *text, size_t len)
@@ -177,7 +198,10 @@ void metrics_http__stop(struct metrics_http *m)
 {
 	if (!m)
 		return;
-	MHD_stop_daemon(m->d);
+	if (m->d)
+		MHD_stop_daemon(m->d); /* closes the listening socket too */
+	else if (m->fd >= 0)
+		close(m->fd);
 	pthread_mutex_destroy(&m->lock);
 	free(m->text);
 	free(m);

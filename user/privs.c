@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/perf_event.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include "privs.h"
+
+/*
+ * The capabilities kept after start (measured on 6.18 with kernel.unprivileged_bpf_disabled=2:
+ * reading maps, bpf_prog_test_run, attaching and creating iterators on programs already loaded
+ * need none). Add one here, with the call that needs it, if a later walk does.
+ */
+static const int kept_caps[] = {
+	CAP_SYS_ADMIN,	/* setns() into a failing socket's netns for the holder walk */
+	CAP_SYS_PTRACE, /* open /proc/PID/ns/net of processes of other users (ptrace access) */
+};
+
+/* The system calls the agent makes after start: the event loop, outputs, HTTP, iterators. */
+static const char *const allowed_syscalls[] = {
+	/* files, the log, the metrics file, /proc */
+	"read", "write", "writev", "pread64", "lseek", "close", "openat", "newfstatat", "fstat",
+	"statx", "getdents64", "fcntl", "fsync", "fdatasync", "ftruncate", "renameat", "renameat2",
+	"unlinkat",
+	/* memory, threads, time */
+	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "futex", "clock_gettime",
+	"clock_nanosleep", "nanosleep", "gettimeofday", "sched_yield", "restart_syscall",
+	"getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
+	/* signals, the event loop (epoll, signalfd, timerfd) */
+	"rt_sigprocmask", "rt_sigreturn", "tgkill", "epoll_create1", "epoll_wait", "epoll_pwait",
+	"epoll_ctl", "poll", "ppoll", "signalfd4", "timerfd_create", "timerfd_settime",
+	/* libmicrohttpd on its bound socket */
+	"accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown", "setsockopt",
+	"getsockopt", "getsockname", "getpeername",
+	/* the HTTP thread, started after the drop (clone is allowed for threads only, below) */
+	"set_robust_list", "rseq", "eventfd2", "sched_getaffinity", "rt_sigaction",
+	"exit", "exit_group",
+};
+
+/* bpf() commands on objects made at start: no program or map can be made or loaded. */
+static const int allowed_bpf_cmds[] = {
+	BPF_MAP_LOOKUP_ELEM,  BPF_MAP_LOOKUP_BATCH, BPF_OBJ_GET_INFO_BY_FD, BPF_PROG_TEST_RUN,
+	BPF_LINK_CREATE,      BPF_ITER_CREATE,
+};
+
+#define SECCOMP_EXIT_CODE 70
+
+static void sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg),
+			 "twscope: system call %d is not in the seccomp allow-list "
+			 "(user/privs.c); stopping\n",
+			 si->si_syscall);
+
+	if (n > 0 && write(STDERR_FILENO, msg, n) < 0)
+		n = 0;
+	_exit(SECCOMP_EXIT_CODE);
+}
+
+static int fail(char *err, size_t len, int ret, const char *what)
+{
+	snprintf(err, len, "dropping privileges failed: %s: %s", what, strerror(-ret));
+	return ret;
+}
+
+static int drop_caps(bool dac_override, char *err, size_t len)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	uint64_t keep = 0;
+
+	for (size_t i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++)
+		keep |= 1ULL << kept_caps[i];
+	/* only for an output directory root cannot write by its own permission bits */
+	if (dac_override)
+		keep |= 1ULL << CAP_DAC_OVERRIDE;
+	/* the bounding set first: dropping it needs CAP_SETPCAP, which goes next */
+	for (int cap = 0; cap < 64; cap++) {
+		if (keep & (1ULL << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno == EINVAL)
+			break; /* past the kernel's last capability */
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return fail(err, len, -errno, "ambient capabilities");
+	d[0].effective = d[0].permitted = (uint32_t)keep;
+	d[1].effective = d[1].permitted = (uint32_t)(keep >> 32);
+	if (syscall(SYS_capset, &h, d))
+		return fail(err, len, -errno, "capset");
+	return 0;
+}
+
+static int allow(scmp_filter_ctx ctx, const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	/* a name this architecture does not have is simply not there to allow */
+	return nr == __NR_SCMP_ERROR ? 0 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+}
+
+static int install_seccomp(char *err, size_t len)
+{
+	struct sigaction sa = { .sa_sigaction = sigsys, .sa_flags = SA_SIGINFO };
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	int ret = ctx ? 0 : -ENOMEM;
+
+	/* every thread, should one exist already */
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	for (size_t i = 0; !ret && i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++)
+		ret = allow(ctx, allowed_syscalls[i]);
+	for (size_t i = 0; !ret && i < sizeof(allowed_bpf_cmds) / sizeof(allowed_bpf_cmds[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+				       SCMP_A0(SCMP_CMP_EQ, allowed_bpf_cmds[i]));
+	/* into a network namespace only, for the holder walk */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setns), 1,
+				       SCMP_A1(SCMP_CMP_EQ, CLONE_NEWNET));
+	/* threads only; clone3 cannot be filtered by its flags, and glibc falls back to clone */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/* libmicrohttpd names its thread */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				       SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	/* libbpf disables the tracepoint perf events as it detaches at exit; stdio asks whether
+	 * stdout is a terminal at its first write */
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_EQ, PERF_EVENT_IOC_DISABLE));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_EQ, TCGETS));
+	if (!ret && sigaction(SIGSYS, &sa, NULL))
+		ret = -errno;
+	if (!ret)
+		ret = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return ret ? fail(err, len, ret, "seccomp") : 0;
+}
+
+int privs__drop(const struct privs_opts *o, char *err, size_t len)
+{
+	int ret;
+
+	/* local time rules are read now, while /etc can still be read */
+	tzset();
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return fail(err, len, -errno, "no_new_privs");
+	ret = drop_caps(o->dac_override, err, len);
+	if (!ret)
+		ret = install_seccomp(err, len);
+	return ret;
+}
