@@ -16,19 +16,19 @@
 #include "metrics_http.h"
 
 /* Far more clients than a scrape needs; a client that sends nothing for 2 s is dropped. */
-#define CONN_LIMIT	 2048
-#define PER_IP_LIMIT	 1024
-#define IDLE_TIMEOUT_S	 2
-#define CONN_MEMORY	 16384
-#define LOG_INTERVAL_S	 60
-#define FDS_WANTED	 (CONN_LIMIT + 256)
+#define CONN_LIMIT     2048
+#define PER_IP_LIMIT   1024
+#define IDLE_TIMEOUT_S 2
+#define CONN_MEMORY    16384
+#define LOG_INTERVAL_S 60
+#define FDS_WANTED     (CONN_LIMIT + 256)
 
 struct metrics_http {
 	struct MHD_Daemon *d;
 	pthread_mutex_t lock;
 	char *text;
 	size_t len;
-	int fd;		  /* the listening socket, bound before the daemon starts */
+	int fd; /* the listening socket, bound before the daemon starts */
 	int family;
 	bool started;	  /* start-up failures are the caller's one line, not the library's */
 	time_t logged_at; /* libmicrohttpd's messages: one line a minute at most */
@@ -52,8 +52,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strcspn(msg, "\n");
-	fprintf(stderr, "twscope: metrics server: %.*s (%lu more in the last minute)\n", (int)n, msg,
-		m->suppressed);
+	fprintf(stderr, "twscope: metrics server: %.*s (%lu more in the last minute)\n", (int)n,
+		msg, m->suppressed);
 	m->logged_at = now.tv_sec;
 	m->suppressed = 0;
 	pthread_mutex_unlock(&m->lock);
@@ -169,12 +169,13 @@ int metrics_http__serve(struct metrics_http *m)
 		flags |= MHD_USE_IPv6;
 	m->started = true; /* from now on the library's messages are rate-limited, not dropped */
 	/* the logger first: options before it would log through the library's own */
-	m->d = MHD_start_daemon(
-		flags, 0, NULL, NULL, answer, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
-		MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_END);
+	m->d = MHD_start_daemon(flags, 0, NULL, NULL, answer, m, MHD_OPTION_EXTERNAL_LOGGER,
+				mhd_log, m, MHD_OPTION_LISTEN_SOCKET, m->fd,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+				MHD_OPTION_END);
 	return m->d ? 0 : -(errno ? errno : ENOMEM);
 }
 

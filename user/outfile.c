@@ -126,7 +126,8 @@ static int open_tmp(const struct outfile *f, char *tmp, size_t len)
 		sfx[sizeof(rnd)] = '\0';
 		if (snprintf(tmp, len, ".%s.%s", f->name, sfx) >= (int)len)
 			return -ENAMETOOLONG;
-		fd = openat(f->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		fd = openat(f->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0644);
 		if (fd >= 0 || errno != EEXIST)
 			return fd >= 0 ? fd : -errno;
 	}

@@ -20,8 +20,8 @@ int outfile__check(const struct outfile *f, char *why, size_t len);
 /* Replaces the target whole: a new temporary file (O_EXCL|O_NOFOLLOW) in the same directory,
  * fsync, rename; refuses a target that is not the agent's own regular file. 0 or -errno. */
 int outfile__replace(const struct outfile *f, const void *data, size_t len);
-/* Opens the target read-write for appending (creating it, *created set), checked after the open; an fd or
- * -errno (-EPERM for a target that is not the agent's own regular file). */
+/* Opens the target read-write for appending (creating it, *created set), checked after the open; an
+ * fd or -errno (-EPERM for a target that is not the agent's own regular file). */
 int outfile__open_append(struct outfile *f, bool *created);
 /* Removes the target if it is still the empty file this run created (a failed start). */
 void outfile__discard(const struct outfile *f);

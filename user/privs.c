@@ -27,31 +27,27 @@ static const int kept_caps[] = {
 	CAP_SYS_PTRACE, /* open /proc/PID/ns/net of processes of other users (ptrace access) */
 };
 
-/* The system calls the agent makes after start: the event loop, outputs, HTTP, iterators. */
-static const char *const allowed_syscalls[] = {
-	/* files, the log, the metrics file, /proc */
-	"read", "write", "writev", "pread64", "lseek", "close", "openat", "newfstatat", "fstat",
-	"statx", "getdents64", "fcntl", "fsync", "fdatasync", "ftruncate", "renameat", "renameat2",
-	"unlinkat",
-	/* memory, threads, time */
-	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "futex", "clock_gettime",
-	"clock_nanosleep", "nanosleep", "gettimeofday", "sched_yield", "restart_syscall",
-	"getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getrandom",
+/* The system calls the agent makes after start, by name: the event loop, outputs, HTTP, walks. */
+static const char allowed_syscalls[] =
+	/* files: the log, the metrics file, /proc */
+	"read write writev pread64 lseek close openat newfstatat fstat statx getdents64 fcntl "
+	"fsync fdatasync ftruncate renameat renameat2 unlinkat "
+	/* memory, time, identity */
+	"mmap munmap mremap mprotect madvise brk futex clock_gettime clock_nanosleep nanosleep "
+	"gettimeofday sched_yield restart_syscall getpid gettid getuid geteuid getgid getegid "
+	"getrandom "
 	/* signals, the event loop (epoll, signalfd, timerfd) */
-	"rt_sigprocmask", "rt_sigreturn", "tgkill", "epoll_create1", "epoll_wait", "epoll_pwait",
-	"epoll_ctl", "poll", "ppoll", "signalfd4", "timerfd_create", "timerfd_settime",
-	/* libmicrohttpd on its bound socket */
-	"accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown", "setsockopt",
-	"getsockopt", "getsockname", "getpeername",
-	/* the HTTP thread, started after the drop (clone is allowed for threads only, below) */
-	"set_robust_list", "rseq", "eventfd2", "sched_getaffinity", "rt_sigaction",
-	"exit", "exit_group",
-};
+	"rt_sigprocmask rt_sigreturn rt_sigaction tgkill epoll_create1 epoll_wait epoll_pwait "
+	"epoll_ctl poll ppoll signalfd4 timerfd_create timerfd_settime "
+	/* libmicrohttpd on its bound socket, and its thread (clone for threads only, below) */
+	"accept4 accept recvfrom recvmsg sendto sendmsg shutdown setsockopt getsockopt "
+	"getsockname getpeername set_robust_list rseq eventfd2 sched_getaffinity "
+	"exit exit_group";
 
 /* bpf() commands on objects made at start: no program or map can be made or loaded. */
 static const int allowed_bpf_cmds[] = {
-	BPF_MAP_LOOKUP_ELEM,  BPF_MAP_LOOKUP_BATCH, BPF_OBJ_GET_INFO_BY_FD, BPF_PROG_TEST_RUN,
-	BPF_LINK_CREATE,      BPF_ITER_CREATE,
+	BPF_MAP_LOOKUP_ELEM, BPF_MAP_LOOKUP_BATCH, BPF_OBJ_GET_INFO_BY_FD,
+	BPF_PROG_TEST_RUN,   BPF_LINK_CREATE,	   BPF_ITER_CREATE,
 };
 
 #define SECCOMP_EXIT_CODE 70
@@ -119,8 +115,14 @@ static int install_seccomp(char *err, size_t len)
 	/* every thread, should one exist already */
 	if (!ret)
 		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-	for (size_t i = 0; !ret && i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++)
-		ret = allow(ctx, allowed_syscalls[i]);
+	for (const char *p = allowed_syscalls; !ret && *p;) {
+		size_t n = strcspn(p, " ");
+		char name[32];
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		ret = allow(ctx, name);
+		p += n + (p[n] == ' ');
+	}
 	for (size_t i = 0; !ret && i < sizeof(allowed_bpf_cmds) / sizeof(allowed_bpf_cmds[0]); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
 				       SCMP_A0(SCMP_CMP_EQ, allowed_bpf_cmds[i]));
