@@ -61,7 +61,7 @@ ASAN_CFLAGS := $(BASE_CFLAGS) $(SANITIZE)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 
-.PHONY: all deps run test unit integration install uninstall clean vmlinux bench format
+.PHONY: all deps run test unit integration install uninstall clean vmlinux bench soak format
 all: twscope
 
 deps:
@@ -133,6 +133,14 @@ bench:
 	$(Q)./scripts/deps.sh --bench
 	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
 	$(Q)python3 tests/bench/bench.py --binary ./twscope --churn $(OUTPUT)/churn
+
+# A long run under churn, namespace churn and /metrics abuse: `make soak SOAK_MINUTES=10`.
+SOAK_MINUTES ?= 30
+soak:
+	$(Q)./scripts/deps.sh --test
+	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
+	$(Q)python3 tests/bench/soak.py --binary ./twscope --churn $(OUTPUT)/churn \
+		--minutes $(SOAK_MINUTES)
 
 $(OUTPUT)/churn: tests/bench/churn.c | $(OUTPUT)
 	$(call msg,CC,$@)
