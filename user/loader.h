@@ -14,6 +14,8 @@ struct twscope_bpf;
 
 struct port_row;
 
+#define LOADER_EXIT_TPS 4 /* syscall exits of bind, listen, connect, sendto */
+
 struct loader {
 	struct twscope_bpf *skel;
 	struct ring_buffer *rb;
@@ -27,6 +29,8 @@ struct loader {
 	size_t ctr_len;
 	const struct tw_port_key *keys; /* the key of each slot, mapped read-only */
 	size_t keys_len;
+	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task_file: made on first use */
+	struct bpf_link *exit_links[LOADER_EXIT_TPS];
 };
 
 /* Root, BTF, tracefs (mounted here when absent: *mounted set), tracepoints; -errno + message. */
@@ -49,6 +53,6 @@ int loader__iter(struct loader *l, int which, void **data, size_t *len);
 struct tw_iter_args *loader__iter_args(struct loader *l);
 void loader__free(struct loader *l);
 
-enum { LOADER_ITER_TCP, LOADER_ITER_UDP, LOADER_ITER_TASK_FILE };
+enum { LOADER_ITER_TCP, LOADER_ITER_TASK_FILE };
 
 #endif
