@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Names the processes that own the sockets a bind snapshot captured, by socket inode: one
- * iter/task_file pass for the inodes not seen before, remembered, so a storm on one holder walks
- * once. An owner named earlier whose process is gone is reported as exited, not dropped.
+ * iter/task pass over the descriptors for the inodes not seen before, remembered, so a storm on one
+ * holder walks once. An owner named earlier whose process is gone is reported as exited, not
+ * dropped.
  */
 #ifndef TWSCOPE_OWNERS_H
 #define TWSCOPE_OWNERS_H
@@ -14,8 +15,8 @@
 struct owners;
 
 /*
- * Runs one iter/task_file pass for these socket inodes: fills a malloc'd buffer of
- * tw_owner_rec, one per process holding one of them. 0 or -errno.
+ * Runs one owner pass for these socket inodes (at most TW_ITER_INOS): fills a malloc'd buffer
+ * of tw_owner_rec, one per process holding some of them. 0 or -errno.
  */
 typedef int (*owners_walk_fn)(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 			      size_t *len);
