@@ -108,8 +108,10 @@ static void dispatch(void *ctx, void *data)
 {
 	struct app *a = ctx;
 
-	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR)
+	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR) {
+		owners__mark_gone(a->owners, data, now_ns());
 		bindwatch__add(a->bw, data, now_ns());
+	}
 	else if (a->o.json)
 		event__json(&a->rc, data, NULL, 1, &a->out);
 	else

@@ -180,6 +180,16 @@ void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
 
 		if (!h->owner.pid && h->ino)
 			name_from_cache(o, h, now_ns);
+	}
+}
+
+void owners__mark_gone(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
+{
+	uint32_t n = rec->bind.nholders < TW_SNAP_HOLDERS ? rec->bind.nholders : TW_SNAP_HOLDERS;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_holder_rec *h = &rec->holders[i];
+
 		if (h->owner.pid && pid_gone(o, h->owner.pid, now_ns))
 			h->flags |= TW_HOLDER_OWNER_GONE;
 	}

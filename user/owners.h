@@ -22,8 +22,10 @@ typedef int (*owners_walk_fn)(void *ctx, const uint64_t *inos, uint32_t n, void 
 			      size_t *len);
 
 struct owners *owners__new(owners_walk_fn walk, void *ctx);
-/* Fills in the owner of every holder the kernel left unnamed, and marks owners that exited. */
+/* Fills in the owner of every holder the kernel left unnamed: call it as the record arrives. */
 void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
+/* Marks the owners whose process has exited since: call it when the failure is explained. */
+void owners__mark_gone(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
 /* Task file passes run so far. */
 uint64_t owners__walks(const struct owners *o);
 void owners__free(struct owners *o);

@@ -77,6 +77,7 @@ static void test_named_by_inode_once(void **state)
 	assert_int_equal(r.holders[0].owner.pid, getpid());
 	assert_string_equal(r.holders[1].owner.comm, "server");
 	assert_int_equal(r.holders[2].owner.pid, 0); /* nobody had 13 */
+	owners__mark_gone(o, &r, 100 * MS);
 	assert_false(r.holders[0].flags & TW_HOLDER_OWNER_GONE);
 	/* a storm on the same holders walks no more: named and unnamed alike are remembered */
 	for (int i = 0; i < 100; i++) {
@@ -98,15 +99,18 @@ static void test_exited_owner(void **state)
 
 	owners__name(o, &r, 100 * MS);
 	assert_int_equal(r.holders[0].owner.pid, GONE_PID);
+	/* gone or not is decided when the failure is explained, not when it is named */
+	assert_false(r.holders[0].flags & TW_HOLDER_OWNER_GONE);
+	owners__mark_gone(o, &r, 100 * MS);
 	assert_true(r.holders[0].flags & TW_HOLDER_OWNER_GONE);
 	/* a listener named in the kernel is checked the same way */
 	r = snap(1, (uint64_t[]){ 99 });
 	r.holders[0].owner.pid = GONE_PID;
-	owners__name(o, &r, 100 * MS);
+	owners__mark_gone(o, &r, 100 * MS);
 	assert_true(r.holders[0].flags & TW_HOLDER_OWNER_GONE);
 	r.holders[0].owner.pid = getpid();
 	r.holders[0].flags = 0;
-	owners__name(o, &r, 100 * MS);
+	owners__mark_gone(o, &r, 100 * MS);
 	assert_false(r.holders[0].flags & TW_HOLDER_OWNER_GONE);
 	owners__free(o);
 }
