@@ -87,7 +87,7 @@ def prog_ids(pid):
 def test_sigterm_detaches_cleanly():
     with Agent("-e", "all") as agent:
         ids = prog_ids(agent.p.pid)
-        check(len(ids) >= 10, "the agent holds its programs: %r", ids)
+        check(len(ids) >= 8, "the agent holds its programs: %r", ids)
         agent.p.terminate()
         agent.p.wait(15)
         check_eq(agent.p.returncode, 0, "exit code on SIGTERM")
