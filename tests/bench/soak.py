@@ -29,6 +29,7 @@ CHURN_PORT = 7701
 CHURN_BATCH = 1500  # connections per churn run, one run about every 1.5 s
 NS_EVERY_S = 6  # a new namespace this often, each deleted NS_LIFE_S later
 NS_LIFE_S = 20
+NS_PORT, NS_PORTS = 8000, 32  # the ports the churned namespaces serve
 TICK = os.sysconf("SC_CLK_TCK")
 
 # In a churned namespace: a served port with TIME_WAITs and a restart that fails on them.
@@ -132,7 +133,7 @@ class NsChurn(threading.Thread):
             try:
                 ns_add(name)
                 sh(["ip", "netns", "exec", name, sys.executable, "-c", NS_SNIPPET,
-                    str(8000 + self.created % 1000)], timeout=30)
+                    str(NS_PORT + self.created % NS_PORTS)], timeout=30)
             except (subprocess.SubprocessError, OSError):
                 pass
             self.alive.append((time.time() + NS_LIFE_S, name))
@@ -274,8 +275,11 @@ def main():
     s.close()
     tmp = tempfile.mkdtemp(prefix="twsoak.")
     log, prom = os.path.join(tmp, "tw.log"), os.path.join(tmp, "tw.prom")
-    agent = subprocess.Popen([os.path.abspath(args.binary), "--json", "-i", "1", "--log", log,
-                              "--prom", prom, "--metrics-addr", "127.0.0.1:%d" % port],
+    # only the soak's own ports: other work on this host (tests, benches) stays out of its rows
+    ports = ",".join(map(str, [CHURN_PORT, port] + list(range(NS_PORT, NS_PORT + NS_PORTS))))
+    agent = subprocess.Popen([os.path.abspath(args.binary), "--json", "-i", "1", "-p", ports,
+                              "--log", log, "--prom", prom, "--metrics-addr",
+                              "127.0.0.1:%d" % port],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(3)
     churn, nschurn, abuse = Churn(os.path.abspath(args.churn), churn_ns), NsChurn(), Abuse(port)
