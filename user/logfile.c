@@ -143,6 +143,11 @@ bool logfile__needs_override(const struct logfile *f)
 	return f && outfile__dir_needs_override(f->out);
 }
 
+int logfile__dirfd(const struct logfile *f)
+{
+	return f ? outfile__dirfd(f->out) : -1;
+}
+
 void logfile__close(struct logfile *f)
 {
 	if (!f)

@@ -25,6 +25,8 @@ int logfile__reopen(struct logfile *f);
 void logfile__discard(struct logfile *f);
 /* True when the directory needs CAP_DAC_OVERRIDE for a reopen. */
 bool logfile__needs_override(const struct logfile *f);
+/* The directory pinned at start; -1 for NULL. */
+int logfile__dirfd(const struct logfile *f);
 /* fsyncs and closes; accepts NULL. */
 void logfile__close(struct logfile *f);
 uint64_t logfile__errors(const struct logfile *f);

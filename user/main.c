@@ -436,6 +436,7 @@ static void finish(struct app *a)
 static int drop_privileges(struct app *a, char *err, size_t len)
 {
 	struct privs_opts po = {
+		.write_dirfds = { logfile__dirfd(a->log), outfile__dirfd(a->prom_out) },
 		.dac_override = logfile__needs_override(a->log) ||
 				(a->prom_out && outfile__dir_needs_override(a->prom_out)),
 	};

@@ -215,6 +215,11 @@ const char *outfile__path(const struct outfile *f)
 	return f->path;
 }
 
+int outfile__dirfd(const struct outfile *f)
+{
+	return f ? f->dirfd : -1;
+}
+
 void outfile__free(struct outfile *f)
 {
 	if (!f)

@@ -29,6 +29,8 @@ void outfile__discard(const struct outfile *f);
  * permission bits, e.g. owned by another user). */
 bool outfile__dir_needs_override(const struct outfile *f);
 const char *outfile__path(const struct outfile *f);
+/* The directory pinned at start; -1 for NULL. */
+int outfile__dirfd(const struct outfile *f);
 void outfile__free(struct outfile *f);
 
 #endif
