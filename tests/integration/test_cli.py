@@ -111,3 +111,19 @@ def test_sighup_without_log_is_a_hangup():
         except subprocess.TimeoutExpired:
             raise TestFailure("the agent kept running after SIGHUP without --log")
         check_eq(agent.p.returncode, 0, "exit code on SIGHUP")
+
+
+def test_binary_is_hardened():
+    # Debian's hardening flags: PIE, full RELRO (-z relro -z now), stack protector, fortify
+    dyn = run_bin_tool("readelf", "-d", "-l", "-W", BINARY)
+    check("GNU_RELRO" in dyn and "BIND_NOW" in dyn, "no full RELRO (GNU_RELRO with BIND_NOW)")
+    check("PIE" in dyn, "not a position-independent executable")
+    syms = run_bin_tool("nm", "-D", BINARY)
+    check("__stack_chk_fail" in syms, "no stack protector")
+    check("_chk@" in syms, "no fortified calls (_FORTIFY_SOURCE)")
+
+
+def run_bin_tool(*cmd):
+    p = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30)
+    check_eq(p.returncode, 0, "%s exit code (%s)" % (cmd[0], p.stderr.strip()))
+    return p.stdout
