@@ -373,9 +373,9 @@ static void hint_ephemeral(struct hint *h, const struct diag_input *in, const st
 		hint_add(h, ", %zu in other states", r->holders_total - r->by_state[ST_TIME_WAIT]);
 	if (in->k_ports_bound)
 		hint_add(h,
-			 ", %u ports taken by bind() before connect() (set "
+			 ", %u port%s taken by bind() before connect() (set "
 			 "IP_BIND_ADDRESS_NO_PORT there)",
-			 in->k_ports_bound);
+			 in->k_ports_bound, in->k_ports_bound == 1 ? "" : "s");
 	hint_add(h, " (");
 	hint_range(h, in);
 	hint_add(h, "); pool connections, widen %s",
