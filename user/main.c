@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "agg.h"
 #include "bindwatch.h"
+#include "census.h"
 #include "cli.h"
 #include "event.h"
 #include "json.h"
@@ -27,6 +28,7 @@
 #include "netns.h"
 #include "outfile.h"
 #include "owners.h"
+#include "ports.h"
 #include "privs.h"
 #include "prom.h"
 #include "reorder.h"
@@ -46,6 +48,9 @@ struct app {
 	struct buf out;
 	struct reorder *ro;
 	struct owners *owners;
+	struct census cen;
+	struct ports *ports;
+	bool census_failed;
 	struct bindwatch *bw;
 	struct agg *agg;
 	struct logfile *log;
@@ -114,8 +119,7 @@ static void dispatch(void *ctx, void *data)
 	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR) {
 		owners__mark_gone(a->owners, data, now_ns());
 		bindwatch__add(a->bw, data, now_ns());
-	}
-	else if (a->o.json)
+	} else if (a->o.json)
 		event__json(&a->rc, data, NULL, 1, &a->out);
 	else
 		event__text(&a->rc, data, NULL, 1, &a->out);
@@ -205,7 +209,7 @@ static void sample(struct app *a, uint64_t now)
 
 static void render_metrics(struct app *a, struct buf *out)
 {
-	struct prom_input in = { .agg = a->agg };
+	struct prom_input in = { .agg = a->agg, .ports = a->ports };
 	struct totals t;
 
 	read_totals(a, &t);
@@ -241,19 +245,100 @@ static int publish_metrics(struct app *a, bool file)
 	return ret;
 }
 
+/* The destinations the filters let through (netns, family, remote port). */
+static size_t census_filter(struct app *a)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < a->cen.n; i++) {
+		const struct tw_dest_key *k = &a->cen.keys[i];
+		bool port_ok = !a->o.nports;
+
+		for (int p = 0; p < a->o.nports && !port_ok; p++)
+			port_ok = a->o.ports[p] == k->port;
+		if ((a->o.netns && k->netns != a->o.netns) ||
+		    (a->o.family && k->family != a->o.family) || !port_ok)
+			continue;
+		a->cen.keys[keep] = *k;
+		a->cen.uses[keep++] = a->cen.uses[i];
+	}
+	return keep;
+}
+
+/* Each process once, in place; returns how many. */
+static size_t unique_procs(struct tw_proc *p, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		bool dup = !p[j].pid;
+
+		for (size_t m = 0; m < k && !dup; m++)
+			dup = p[m].pid == p[j].pid;
+		if (!dup)
+			p[k++] = p[j];
+	}
+	return k;
+}
+
+/* Each interval: the ephemeral ports in use per destination, and pressure that changed. */
+static void census_tick(struct app *a, uint64_t now)
+{
+	const struct dest_row *crossed[64];
+	size_t n;
+	int ret = census__run(&a->cen, &a->l);
+
+	if (ret) {
+		if (!a->census_failed)
+			p_err("the ephemeral port census failed: %s", strerror(-ret));
+		a->census_failed = true;
+		return;
+	}
+	a->census_failed = false;
+	if (ports__update(a->ports, a->cen.keys, a->cen.uses, census_filter(a), a->cen.ns,
+			  a->cen.nns))
+		return;
+	if (!(a->o.events & TW_EV_BIND))
+		return;
+	n = ports__crossed(a->ports, crossed, 64);
+	for (size_t i = 0; i < n; i++) {
+		const struct netns_ports *ns;
+		size_t nns = ports__netns(a->ports, &ns);
+		/* the destination's sampled sockets, then the netns's on bind()-taken ports: one
+		 * pass */
+		uint64_t inos[2 * TW_DEST_SAMPLES] = {};
+		struct tw_proc found[2 * TW_DEST_SAMPLES];
+		size_t nowners, nbound;
+
+		for (size_t j = 0; j < TW_DEST_SAMPLES; j++)
+			inos[j] = crossed[i]->ino[j];
+		for (size_t j = 0; j < nns; j++)
+			if (ns[j].cookie == crossed[i]->key.netns_cookie)
+				for (size_t m = 0; m < TW_DEST_SAMPLES; m++)
+					inos[TW_DEST_SAMPLES + m] = ns[j].p.bound_ino[m];
+		owners__lookup(a->owners, inos, 2 * TW_DEST_SAMPLES, found, now);
+		nowners = unique_procs(found, TW_DEST_SAMPLES);
+		nbound = unique_procs(found + TW_DEST_SAMPLES, TW_DEST_SAMPLES);
+		report__pressure(&a->rc, now, crossed[i], found, nowners, found + TW_DEST_SAMPLES,
+				 nbound, a->o.json, &a->out);
+	}
+}
+
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
 static void interval_report(struct app *a, uint64_t now)
 {
 	struct buf line = {};
 	struct totals t;
 
+	census_tick(a, now);
 	read_totals(a, &t);
 	if (a->o.json || a->log)
-		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, &line);
+		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, a->ports,
+				    &line);
 	if (a->o.json)
 		buf__put(&a->out, line.data, line.len);
 	else
-		report__timeline(a->agg, a->o.top, &t, a->o.interval_s, a->utf8, &a->out);
+		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
 	publish_metrics(a, true);
@@ -506,10 +591,11 @@ int main(int argc, char **argv)
 	a.bw = bindwatch__new(BIND_WINDOW_NS, emit_bind, &a);
 	a.ro = reorder__new();
 	a.owners = owners__new(walk_owners, &a);
+	a.ports = ports__new(a.o.pressure_pct);
 	a.prom = prom__new(a.o.top);
 	a.rc.cols = cols_default();
 	update_cols(&a);
-	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.prom) {
+	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.ports || !a.prom) {
 		p_err("out of memory");
 		goto cleanup;
 	}
@@ -558,6 +644,8 @@ cleanup:
 	prom__free(a.prom);
 	bindwatch__free(a.bw);
 	owners__free(a.owners);
+	ports__free(a.ports);
+	census__free(&a.cen);
 	reorder__free(a.ro);
 	agg__free(a.agg);
 	logfile__close(a.log);

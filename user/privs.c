@@ -50,8 +50,14 @@ static const char allowed_syscalls[] =
 
 /* bpf() commands on objects made at start: no program or map can be made or loaded. */
 static const int allowed_bpf_cmds[] = {
-	BPF_MAP_LOOKUP_ELEM, BPF_MAP_LOOKUP_BATCH, BPF_OBJ_GET_INFO_BY_FD,
-	BPF_PROG_TEST_RUN,   BPF_LINK_CREATE,	   BPF_ITER_CREATE,
+	BPF_MAP_LOOKUP_ELEM,
+	BPF_MAP_LOOKUP_BATCH,
+	BPF_OBJ_GET_INFO_BY_FD,
+	BPF_PROG_TEST_RUN,
+	BPF_LINK_CREATE,
+	BPF_ITER_CREATE,
+	/* the census reads and empties its own two maps */
+	BPF_MAP_LOOKUP_AND_DELETE_BATCH,
 };
 
 /* ioctl() requests allowed: two questions about the terminal, and one at exit */

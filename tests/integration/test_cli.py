@@ -14,7 +14,8 @@ def run_bin(*args, **kw):
 
 def test_bad_input_exits_2_with_one_line():
     for args in (["--bogus"], ["-p", "0"], ["-p", "70000"], ["-p", "abc"], ["-i", "x"],
-                 ["-e", "nope"], ["--pid", "-3"], ["extra"], ["--metrics-addr", "nope"]):
+                 ["-e", "nope"], ["--pid", "-3"], ["extra"], ["--metrics-addr", "nope"],
+                 ["--pressure", "5"], ["--pressure", "101"], ["--pressure", "x"]):
         p = run_bin(*args)
         check_eq(p.returncode, 2, "exit code of %r" % args)
         check(p.stderr.startswith("twscope: ") and p.stderr.count("\n") == 1,
