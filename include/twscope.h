@@ -191,6 +191,7 @@ enum tw_holder_flags {
 	TW_HOLDER_BIND_PORT = 2,    /* its port was taken by bind(): connect() cannot share it */
 	TW_HOLDER_LISTEN_OWNER = 4, /* owner is the process that called listen() on this socket */
 	TW_HOLDER_OWNER_GONE = 8,   /* set by user space: that owner has exited since */
+	TW_HOLDER_NOT_LOOKED_UP = 16, /* set by user space: its owner was not looked for */
 };
 
 /* One socket that held the port of a failed call, read from the bind or UDP hash at the failure. */
@@ -220,12 +221,12 @@ struct tw_snap_rec {
 	struct tw_holder_rec holders[TW_SNAP_HOLDERS];
 };
 
-/* A process that has open some of the socket inodes asked for (iter_args.inos). */
+/* A process that has open one of the socket inodes asked for (iter_args.inos). */
 struct tw_owner_rec {
 	struct tw_hdr hdr;
-	__u64 pad;
+	__u64 ino;
 	__u32 pid;
-	__u32 found; /* bit i: it holds iter_args.inos[i] */
+	__u32 pad;
 	char comm[TW_COMM_LEN];
 };
 
@@ -295,10 +296,10 @@ struct tw_config {
 };
 
 /* Parameters of one iterator pass, written to .bss by user space. */
-#define TW_ITER_INOS TW_SNAP_HOLDERS
+#define TW_ITER_INOS 256 /* a power of two: a binary search */
 
 struct tw_iter_args {
-	__u64 inos[TW_ITER_INOS]; /* iter/task: the socket inodes to name owners of */
+	__u64 inos[TW_ITER_INOS]; /* iter/task: socket inodes to name owners of, sorted */
 	__u32 ninos;
 	__u8 want_tw_seed; /* iter/tcp: seed the live TIME_WAIT map */
 	__u8 pad[3];

@@ -200,6 +200,9 @@ static void hint_owner(struct hint *h, const struct diag_sock *s)
 		else if (s->flags & TW_HOLDER_ORPHAN)
 			hint_add(h, "a socket no process holds any more (closed, still %s)",
 				 tcp_state_name(s->state));
+		else if (s->flags & TW_HOLDER_NOT_LOOKED_UP)
+			hint_add(h, "a socket whose owner was not looked up (twscope names owners "
+				    "at most 20 times a second)");
 		else
 			hint_add(h,
 				 "a socket whose owner could not be named (it was closed, or its "
@@ -473,12 +476,14 @@ static void hint_no_route(struct hint *h, const struct diag_input *in)
 	if (in->call == TW_CALL_CONNECT) {
 		hint_add(h, "connect() to ");
 		hint_endpoint(h, in->family, in->addr, in->port);
-		hint_add(h, " found no source address or route (the ephemeral ports are not the "
-			    "reason: %u of %u busy)",
+		hint_add(h,
+			 " found no source address or route (the ephemeral ports are not the "
+			 "reason: %u of %u busy)",
 			 in->k_ports_busy, range);
 	} else {
-		hint_add(h, "%s(port 0) found no free port although %u of %u looked free when "
-			    "twscope read them (they were taken and released meanwhile)",
+		hint_add(h,
+			 "%s(port 0) found no free port although %u of %u looked free when "
+			 "twscope read them (they were taken and released meanwhile)",
 			 in->call == TW_CALL_LISTEN ? "listen" : "bind", range - in->k_ports_busy,
 			 range);
 	}

@@ -48,6 +48,8 @@ struct app {
 	struct buf out;
 	struct reorder *ro;
 	struct owners *owners;
+	size_t *new_binds; /* reorder offsets of the bind errors the last consume brought */
+	size_t nnew, new_cap;
 	struct census cen;
 	struct ports *ports;
 	bool census_failed;
@@ -143,27 +145,52 @@ static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 	return ret;
 }
 
-/*
- * A record from a ring: checked, copied for reordering; a bind error's holders are named now,
- * while the processes that own them are most likely still there.
- */
+/* A record from a ring: checked, copied for reordering; bind errors noted for naming. */
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct app *a = ctx;
-	void *copy;
+	size_t off;
 
 	if (event__validate(data, len) < 0) {
 		a->bad_records++;
 		return 0;
 	}
-	copy = reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size);
-	if (!copy) {
+	if (!reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size, &off)) {
 		dispatch(a, data); /* out of memory: in ring order rather than lost */
 		return 0;
 	}
-	if (((const struct tw_hdr *)copy)->type == TW_REC_BIND_ERR)
-		owners__name(a->owners, copy, now_ns());
+	if (((const struct tw_hdr *)data)->type != TW_REC_BIND_ERR)
+		return 0;
+	if (a->nnew == a->new_cap) {
+		size_t cap = a->new_cap ? a->new_cap * 2 : 64;
+		size_t *p = realloc(a->new_binds, cap * sizeof(*p));
+
+		if (!p)
+			return 0; /* not named: its owners stay unnamed, the failure is kept */
+		a->new_binds = p;
+		a->new_cap = cap;
+	}
+	a->new_binds[a->nnew++] = off;
 	return 0;
+}
+
+/*
+ * The holders of the failures that just arrived are named at once, in one pass, while the
+ * processes that own them are most likely still there.
+ */
+static void name_new(struct app *a)
+{
+	struct tw_snap_rec *recs[256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->nnew; i++) {
+		recs[n++] = reorder__at(a->ro, a->new_binds[i]);
+		if (n == sizeof(recs) / sizeof(recs[0]) || i + 1 == a->nnew) {
+			owners__name(a->owners, recs, n, now_ns());
+			n = 0;
+		}
+	}
+	a->nnew = 0;
 }
 
 /*
@@ -173,6 +200,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 static void drain(struct app *a, bool all)
 {
 	ring_buffer__consume(a->l.rb);
+	name_new(a);
 	reorder__drain(a->ro, all ? UINT64_MAX : now_ns() - HOLD_BACK_NS, dispatch, a);
 }
 
@@ -645,6 +673,7 @@ cleanup:
 	bindwatch__free(a.bw);
 	owners__free(a.owners);
 	ports__free(a.ports);
+	free(a.new_binds);
 	census__free(&a.cen);
 	reorder__free(a.ro);
 	agg__free(a.agg);
