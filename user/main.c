@@ -290,7 +290,14 @@ static size_t census_filter(struct app *a)
 		a->cen.keys[keep] = *k;
 		a->cen.uses[keep++] = a->cen.uses[i];
 	}
-	return keep;
+	a->cen.n = keep;
+	/* and the namespaces --netns lets through */
+	keep = 0;
+	for (size_t i = 0; i < a->cen.nns; i++)
+		if (!a->o.netns || a->cen.ns[i].p.netns == a->o.netns)
+			a->cen.ns[keep++] = a->cen.ns[i];
+	a->cen.nns = keep;
+	return a->cen.n;
 }
 
 /* Each process once, in place; returns how many. */
@@ -312,7 +319,7 @@ static size_t unique_procs(struct tw_proc *p, size_t n)
 /* Each interval: the ephemeral ports in use per destination, and pressure that changed. */
 static void census_tick(struct app *a, uint64_t now)
 {
-	const struct dest_row *crossed[64];
+	const struct dest_row **crossed;
 	size_t n;
 	int ret = census__run(&a->cen, &a->l);
 
@@ -323,12 +330,15 @@ static void census_tick(struct app *a, uint64_t now)
 		return;
 	}
 	a->census_failed = false;
-	if (ports__update(a->ports, a->cen.keys, a->cen.uses, census_filter(a), a->cen.ns,
-			  a->cen.nns))
+	census_filter(a);
+	if (ports__update(a->ports, a->cen.keys, a->cen.uses, a->cen.n, a->cen.ns, a->cen.nns))
 		return;
 	if (!(a->o.events & TW_EV_BIND))
 		return;
-	n = ports__crossed(a->ports, crossed, 64);
+	crossed = calloc(ports__count(a->ports) + 1, sizeof(*crossed));
+	if (!crossed)
+		return;
+	n = ports__crossed(a->ports, crossed, ports__count(a->ports));
 	for (size_t i = 0; i < n; i++) {
 		const struct netns_ports *ns;
 		size_t nns = ports__netns(a->ports, &ns);
@@ -350,6 +360,7 @@ static void census_tick(struct app *a, uint64_t now)
 		report__pressure(&a->rc, now, crossed[i], found, nowners, found + TW_DEST_SAMPLES,
 				 nbound, a->o.json, &a->out);
 	}
+	free(crossed);
 }
 
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
@@ -366,7 +377,8 @@ static void interval_report(struct app *a, uint64_t now)
 	if (a->o.json)
 		buf__put(&a->out, line.data, line.len);
 	else
-		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8, &a->out);
+		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8,
+				 a->rc.cols, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
 	publish_metrics(a, true);
