@@ -42,7 +42,7 @@ ALL_CFLAGS := $(CFLAGS) $(WARNINGS) -std=gnu11 -D_GNU_SOURCE -DTWSCOPE_VERSION='
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 
-.PHONY: all deps run test unit integration install uninstall clean vmlinux bench format
+.PHONY: all deps run test unit integration install uninstall clean vmlinux bench format vmtest
 all: twscope
 
 deps:
@@ -91,6 +91,17 @@ test:
 	$(Q)./scripts/deps.sh --test
 	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS) $(OUTPUT)/churn
 	$(Q)python3 tests/run_all.py --binary ./twscope $(UNIT_BINS)
+
+# `make vmtest KERNEL=6.1|6.12|all`: the integration tests inside qemu on Debian's kernel
+# packages (fetched once into $(OUTPUT)/vmtest). VMTEST_ARGS go to tests/integration/run.py.
+KERNEL ?= all
+VMTEST_KERNELS := $(if $(filter all,$(KERNEL)),6.1 6.12,$(KERNEL))
+VMTEST_ARGS ?=
+
+vmtest:
+	$(Q)./scripts/deps.sh --vmtest
+	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
+	$(Q)python3 scripts/vmtest_all.py $(OUTPUT)/vmtest $(VMTEST_KERNELS) -- $(VMTEST_ARGS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory twscope
