@@ -28,7 +28,8 @@ USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # Pure modules the unit tests link without BPF or root.
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o $(OUTPUT)/user/loader.o \
-	$(OUTPUT)/user/holders.o $(OUTPUT)/user/metrics_http.o,$(USER_OBJS))
+	$(OUTPUT)/user/holders.o $(OUTPUT)/user/metrics_http.o $(OUTPUT)/user/check.o \
+	$(OUTPUT)/user/twprobe.o,$(USER_OBJS))
 
 PKGS := libbpf libelf zlib libmicrohttpd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
