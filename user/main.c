@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "agg.h"
 #include "bindwatch.h"
+#include "check.h"
 #include "cli.h"
 #include "event.h"
 #include "holders.h"
@@ -472,9 +473,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (a.o.version) {
-		printf("twscope %s\n", TWSCOPE_VERSION);
+		check__version(stdout);
 		return 0;
 	}
+	loader__verbose(a.o.verbose);
+	if (a.o.check)
+		return check__run(&a.o);
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts (libmicrohttpd's), so only the signalfd sees them */
 	sigemptyset(&sigs);
