@@ -102,7 +102,8 @@ out=$dir/out
 rm -rf "$out"
 mkdir -p "$out"
 printf 'top=%s\nkver=%s\n' "$top" "$kver" >"$out/job"
-printf '%s\n' "$@" >"$out/args"
+: >"$out/args"
+[ $# -eq 0 ] || printf '%s\n' "$@" >"$out/args"
 
 echo "vmtest: booting $kver (TCG, 2 vCPUs, ${mem} MiB)"
 start=$(date +%s)

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "agg.h"
+#include "bpflog.h"
 #include "loader.h"
 #include "netns.h"
 #include "twprobe.h"
@@ -259,90 +260,12 @@ void loader__verbose(bool on)
 	libbpf_set_print(libbpf_print);
 }
 
-/* What a failed load or attach lacks, from the line that says why. */
-static const char *missing_feature(const char *line)
-{
-	if (strstr(line, "bpf_rdonly_cast"))
-		return "the kfunc bpf_rdonly_cast (Linux 6.2+)";
-	if (strstr(line, "CO-RE relocation") || strstr(line, "relo #"))
-		return "a kernel structure field this build expects (a CO-RE relocation)";
-	if (strstr(line, "unknown func") || strstr(line, "invalid func"))
-		return "a BPF helper or kfunc";
-	if (strstr(line, "kernel or module BTFs") || strstr(line, "extern"))
-		return "a kernel symbol in BTF";
-	if (strstr(line, "CONFIG_") || strstr(line, "kconfig"))
-		return "a kernel config value";
-	if (strstr(line, "Permission denied") || strstr(line, "Operation not permitted"))
-		return "permission (capabilities, lockdown or an LSM)";
-	if (strstr(line, "tracepoint") || strstr(line, "attach"))
-		return "a tracepoint or attach point";
-	return NULL;
-}
-
-/* libbpf's own wrap-up lines, which say that something failed but not what. */
-static bool generic_line(const char *line)
-{
-	static const char *const generic[] = {
-		"failed to load BPF skeleton", "failed to load object", "failed to load program",
-		"BPF program load failed",     "-- BEGIN PROG LOAD LOG --", "-- END PROG LOAD LOG --",
-		"failed to auto-attach",       "processed ",		    "verification time",
-		"stack depth",
-	};
-
-	for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
-		if (strstr(line, generic[i]))
-			return true;
-	return !line[strspn(line, " \t")];
-}
-
-/*
- * The first line of the log that says why: a failed relocation or extern, else the verifier's
- * verdict (the last line of a program's load log before its statistics), else the first
- * specific warning. "libbpf: " and the program prefix are kept: they name what failed.
- */
-static void log_reason(char *out, size_t len)
-{
-	char *save = NULL, *copy = strndup(blog.text, blog.len), *line, *first = NULL;
-	char *verdict = NULL, *reloc = NULL;
-	bool in_log = false;
-
-	out[0] = '\0';
-	if (!copy)
-		return;
-	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strstr(line, "-- BEGIN PROG LOAD LOG --")) {
-			in_log = true;
-			continue;
-		}
-		if (strstr(line, "-- END PROG LOAD LOG --")) {
-			in_log = false;
-			continue;
-		}
-		if (!reloc && (strstr(line, "CO-RE relocation") || strstr(line, "not found in kernel")))
-			reloc = line;
-		if (generic_line(line))
-			continue;
-		if (in_log)
-			verdict = line;
-		else if (!first)
-			first = line;
-	}
-	line = reloc ? reloc : verdict ? verdict : first;
-	if (line) {
-		const char *need = missing_feature(line);
-
-		line += strspn(line, " \t");
-		snprintf(out, len, "%s%s%s", line, need ? "; missing: " : "", need ? need : "");
-	}
-	free(copy);
-}
-
 /* A load or attach failure with the log line that says why, in one line. */
 static int fail_log(char *err, size_t len, const char *what, int ret)
 {
 	char why[400];
 
-	log_reason(why, sizeof(why));
+	bpflog__reason(blog.text, blog.len, why, sizeof(why));
 	snprintf(err, len, "%s: %s%s%s%s", what, strerror(-ret), why[0] ? " (" : "", why,
 		 why[0] ? ")" : "");
 	return ret;

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Why a BPF load or attach failed, from libbpf's and the verifier's log. */
+#ifndef TWSCOPE_BPFLOG_H
+#define TWSCOPE_BPFLOG_H
+
+#include <stddef.h>
+
+/*
+ * The first line of the log that says why: a failed relocation or extern, else the verifier's
+ * verdict (the last line of a program's load log before its statistics), else the first
+ * specific warning, with the feature it shows missing ("; missing: ..."). "libbpf: " and the
+ * program's name are kept: they say what failed. Empty when the log says nothing specific.
+ */
+void bpflog__reason(const char *log, size_t loglen, char *out, size_t len);
+
+#endif
