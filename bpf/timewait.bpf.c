@@ -256,6 +256,26 @@ static __always_inline void tw_arm(struct tw_live *l, const struct tw_view *v,
 	emit_tw_enter(l, info, &owner);
 }
 
+/*
+ * While the start probe runs (user/twprobe.c), before any tw is known: the probe's TIME_WAIT,
+ * told by its netns cookie and ports, names tw_timer_handler and HZ. Any timer comes here then,
+ * so its container is read with probe reads, which cannot fault.
+ */
+static __always_inline void probe_check(struct tw_pend *p, const struct timer_list *timer)
+{
+	const struct inet_timewait_sock *tw = (const void *)tw_addr(timer_value(p, timer));
+
+	if (BPF_CORE_READ(tw, __tw_common.skc_num) != tw_learned.probe_sport ||
+	    bpf_ntohs(BPF_CORE_READ(tw, __tw_common.skc_dport)) != tw_learned.probe_dport ||
+	    BPF_CORE_READ(tw, __tw_common.skc_family) != AF_INET ||
+	    BPF_CORE_READ(tw, __tw_common.skc_state) != TCP_TIME_WAIT ||
+	    BPF_CORE_READ(tw, tw_substate) != TCP_TIME_WAIT ||
+	    BPF_CORE_READ(tw, __tw_common.skc_net.net, net_cookie) != tw_learned.probe_net)
+		return;
+	learn_hz(timer, bpf_jiffies64());
+	tw_learned.timer_fn = (__u64)timer->function;
+}
+
 static __always_inline int on_start(const unsigned long long *ctx, struct timer_list *timer,
 				    bool direct)
 {
@@ -265,8 +285,13 @@ static __always_inline int on_start(const unsigned long long *ctx, struct timer_
 	struct tw_live *l, spare;
 	struct tw_view v = {};
 
-	if (!p || !is_tw_timer(timer))
+	if (!p)
 		return 0;
+	if (!is_tw_timer(timer)) {
+		if (!tw_learned.timer_fn && tw_learned.probe_net)
+			probe_check(p, timer);
+		return 0;
+	}
 	tp = timer_value(p, timer);
 	if (p->timer == tp) {
 		/* the parked tw's own cookie: a re-arm; another: it was killed, this is a new tw */
@@ -350,34 +375,5 @@ int tw_flush(void *ctx)
 	    (p->expiring && bpf_jiffies64() - p->ts_jiffies <= EXPIRY_GRACE_S * kernel_hz()))
 		return 0;
 	pend_end(p, TW_EXIT_KILLED);
-	return 0;
-}
-
-/*
- * Attached only while the start probe runs (user/twprobe.c): the probe's TIME_WAIT, known by
- * its netns cookie and ports, names tw_timer_handler and HZ. Any timer may come here, so its
- * container is read with probe reads, which cannot fault.
- */
-SEC("tp_btf/timer_start")
-int BPF_PROG(tw_probe_start, struct timer_list *timer)
-{
-	const struct inet_timewait_sock *tw;
-	__u32 zero = 0;
-	struct tw_pend *p = bpf_map_lookup_elem(&pend, &zero);
-	__u64 tp;
-
-	if (!p || tw_learned.timer_fn || !tw_learned.probe_net)
-		return 0;
-	tp = timer_value(p, timer);
-	tw = (const void *)tw_addr(tp);
-	if (BPF_CORE_READ(tw, __tw_common.skc_num) != tw_learned.probe_sport ||
-	    bpf_ntohs(BPF_CORE_READ(tw, __tw_common.skc_dport)) != tw_learned.probe_dport ||
-	    BPF_CORE_READ(tw, __tw_common.skc_family) != AF_INET ||
-	    BPF_CORE_READ(tw, __tw_common.skc_state) != TCP_TIME_WAIT ||
-	    BPF_CORE_READ(tw, tw_substate) != TCP_TIME_WAIT ||
-	    BPF_CORE_READ(tw, __tw_common.skc_net.net, net_cookie) != tw_learned.probe_net)
-		return 0;
-	learn_hz(timer, bpf_jiffies64());
-	tw_learned.timer_fn = (__u64)timer->function;
 	return 0;
 }

@@ -261,43 +261,50 @@ void loader__verbose(bool on)
 }
 
 /* A load or attach failure with the log line that says why, in one line. */
-static int fail_log(char *err, size_t len, const char *what, int ret)
+static int fail_log(const struct loader *l, char *err, size_t len, const char *what, int ret)
 {
+	const char *missing = NULL;
 	char why[400];
 
-	bpflog__reason(blog.text, blog.len, why, sizeof(why));
+	/* a path forced on a kernel the probes found lacking it */
+	if (l->direct && !l->feat.rdonly_cast)
+		missing = "the kfunc bpf_rdonly_cast (Linux 6.2+)";
+	else if (!l->feat.tp_btf)
+		missing = "BTF tracepoints (tp_btf)";
+	bpflog__reason(blog.text, blog.len, missing, why, sizeof(why));
 	snprintf(err, len, "%s: %s%s%s%s", what, strerror(-ret), why[0] ? " (" : "", why,
 		 why[0] ? ")" : "");
 	return ret;
 }
 
 /*
- * What TIME_WAIT timers are and HZ, from a TIME_WAIT made here before the other programs are
- * attached (nothing else sees the probe's sockets); /proc/kallsyms names the function when the
- * probe cannot run, and HZ then comes from the first TIME_WAIT armed.
+ * What TIME_WAIT timers are and HZ, from a TIME_WAIT made here while only the timer_start
+ * program is attached (nothing else sees the probe's sockets); /proc/kallsyms names the
+ * function when the probe cannot run, and HZ then comes from the first TIME_WAIT armed.
  */
 static int learn(struct loader *l, char *err, size_t len)
 {
 	struct tw_learned *t = &l->skel->bss->tw_learned;
+	struct bpf_program *prog = l->direct ? l->skel->progs.tw_timer_start
+					     : l->skel->progs.tw_timer_start_core;
+	struct bpf_link **link = l->direct ? &l->skel->links.tw_timer_start
+					   : &l->skel->links.tw_timer_start_core;
 	struct twprobe p;
 	int ret;
 
+	*link = bpf_program__attach(prog);
+	if (!*link)
+		return fail_log(l, err, len, "attaching the BPF programs failed", -errno);
 	ret = twprobe__open(&p);
 	if (!ret) {
 		t->probe_sport = p.sport;
 		t->probe_dport = p.dport;
-		t->probe_net = p.net_cookie;
-		l->skel->links.tw_probe_start = bpf_program__attach(l->skel->progs.tw_probe_start);
-		if (!l->skel->links.tw_probe_start)
-			ret = -errno;
-	}
-	if (!ret)
+		__atomic_store_n(&t->probe_net, p.net_cookie, __ATOMIC_RELEASE);
 		ret = twprobe__time_wait(&p);
+	}
 	/* the arm happened inside the client's last read; a moment for another CPU's softirq */
 	for (int i = 0; !ret && i < 100 && !__atomic_load_n(&t->timer_fn, __ATOMIC_ACQUIRE); i++)
 		usleep(10000);
-	bpf_link__destroy(l->skel->links.tw_probe_start);
-	l->skel->links.tw_probe_start = NULL;
 	twprobe__close(&p);
 	l->learned_from = t->timer_fn ? "a TIME_WAIT made at start" : NULL;
 	if (!t->timer_fn && (t->timer_fn = kallsyms("tw_timer_handler")))
@@ -364,8 +371,9 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	/* one way to read a new tw: direct loads where the kernel has bpf_rdonly_cast */
 	bpf_program__set_autoload(l->skel->progs.tw_timer_start, l->direct);
 	bpf_program__set_autoload(l->skel->progs.tw_timer_start_core, !l->direct);
-	/* attached by hand, for the start probe only */
-	bpf_program__set_autoattach(l->skel->progs.tw_probe_start, false);
+	/* attached by hand, first and alone, for the start probe */
+	bpf_program__set_autoattach(l->skel->progs.tw_timer_start, false);
+	bpf_program__set_autoattach(l->skel->progs.tw_timer_start_core, false);
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
@@ -381,13 +389,13 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 		return -ENOMEM;
 	ret = twscope_bpf__load(l->skel);
 	if (ret)
-		return fail_log(err, len, "loading the BPF programs failed", ret);
+		return fail_log(l, err, len, "loading the BPF programs failed", ret);
 	ret = learn(l, err, len);
 	if (ret)
 		return ret;
 	ret = twscope_bpf__attach(l->skel);
 	if (ret)
-		return fail_log(err, len, "attaching the BPF programs failed", ret);
+		return fail_log(l, err, len, "attaching the BPF programs failed", ret);
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
 		uint32_t key = cpu;
 
