@@ -41,10 +41,28 @@ static bool generic_line(const char *line)
 	return !line[strspn(line, " \t")];
 }
 
-void bpflog__reason(const char *log, size_t loglen, char *out, size_t len)
+/* The program a "prog 'NAME': ..." line is about, copied into name; false when none. */
+static bool prog_name(const char *line, char *name, size_t len)
+{
+	const char *p = strstr(line, "prog '"), *end;
+
+	if (!p)
+		return false;
+	p += 6;
+	end = strchr(p, '\'');
+	if (!end || (size_t)(end - p) >= len)
+		return false;
+	memcpy(name, p, end - p);
+	name[end - p] = '\0';
+	return true;
+}
+
+void bpflog__reason(const char *log, size_t loglen, const char *known_missing, char *out,
+		    size_t len)
 {
 	char *save = NULL, *copy = strndup(log, loglen), *line, *first = NULL;
-	char *verdict = NULL, *reloc = NULL;
+	char *verdict = NULL, *reloc = NULL, prog[64] = "", verdict_prog[64] = "";
+	const char *need;
 	bool in_log = false;
 
 	out[0] = '\0';
@@ -53,28 +71,37 @@ void bpflog__reason(const char *log, size_t loglen, char *out, size_t len)
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strstr(line, "-- BEGIN PROG LOAD LOG --")) {
 			in_log = true;
+			prog_name(line, prog, sizeof(prog));
 			continue;
 		}
 		if (strstr(line, "-- END PROG LOAD LOG --")) {
 			in_log = false;
 			continue;
 		}
-		if (!reloc && (strstr(line, "failed to resolve CO-RE") || strstr(line, "not found in kernel")))
+		if (!reloc && (strstr(line, "failed to resolve CO-RE") ||
+			       strstr(line, "not found in kernel")))
 			reloc = line;
 		if (generic_line(line))
 			continue;
-		if (in_log)
+		if (in_log && !verdict_prog[0]) {
 			verdict = line;
-		else if (!first)
+			memcpy(verdict_prog, prog, sizeof(prog));
+		} else if (in_log && !strcmp(prog, verdict_prog)) {
+			verdict = line; /* the last line of the first program that failed */
+		} else if (!in_log && !first) {
 			first = line;
+		}
 	}
 	line = reloc ? reloc : verdict ? verdict : first;
 	if (line) {
-		const char *need = missing_feature(line);
-
+		need = known_missing ? known_missing : missing_feature(line);
 		line += strspn(line, " \t");
-		snprintf(out, len, "%s%s%s", line, need ? "; missing: " : "", need ? need : "");
+		snprintf(out, len, "%s%s%s%s%s%s", line == verdict && verdict_prog[0] ? "prog '" : "",
+			 line == verdict ? verdict_prog : "",
+			 line == verdict && verdict_prog[0] ? "': " : "", line,
+			 need ? "; missing: " : "", need ? need : "");
+	} else if (known_missing) {
+		snprintf(out, len, "missing: %s", known_missing);
 	}
 	free(copy);
 }
-

@@ -8,9 +8,11 @@
 /*
  * The first line of the log that says why: a failed relocation or extern, else the verifier's
  * verdict (the last line of a program's load log before its statistics), else the first
- * specific warning, with the feature it shows missing ("; missing: ..."). "libbpf: " and the
- * program's name are kept: they say what failed. Empty when the log says nothing specific.
+ * specific warning, with the feature missing ("; missing: ..."): known_missing when the caller's
+ * own probes know it, else what the line shows. The program's name is kept: it says what
+ * failed. Empty when neither the log nor the caller says anything specific.
  */
-void bpflog__reason(const char *log, size_t loglen, char *out, size_t len);
+void bpflog__reason(const char *log, size_t loglen, const char *known_missing, char *out,
+		    size_t len);
 
 #endif

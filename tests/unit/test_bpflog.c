@@ -10,7 +10,7 @@
 
 static void reason(const char *log, char *out, size_t len)
 {
-	bpflog__reason(log, strlen(log), out, len);
+	bpflog__reason(log, strlen(log), NULL, out, len);
 }
 
 static void test_core_relocation_beats_the_generic_lines(void **state)
@@ -46,8 +46,26 @@ static void test_verifier_verdict_is_the_last_log_line(void **state)
 	       "-- END PROG LOAD LOG --\n"
 	       "libbpf: failed to load BPF skeleton 'twscope_bpf': -22\n",
 	       out, sizeof(out));
-	assert_string_equal(out, "calling kernel function bpf_rdonly_cast is not allowed; missing: "
-				 "the kfunc bpf_rdonly_cast (Linux 6.2+)");
+	assert_string_equal(out, "prog 'tw_timer_start': calling kernel function bpf_rdonly_cast is "
+				 "not allowed; missing: the kfunc bpf_rdonly_cast (Linux 6.2+)");
+}
+
+static void test_first_failing_program_and_known_missing(void **state)
+{
+	const char *log = "libbpf: prog 'a': -- BEGIN PROG LOAD LOG --\n"
+			  "R1 invalid mem access 'scalar'\n"
+			  "processed 9 insns\n"
+			  "-- END PROG LOAD LOG --\n"
+			  "libbpf: prog 'b': -- BEGIN PROG LOAD LOG --\n"
+			  "some other verdict\n"
+			  "-- END PROG LOAD LOG --\n";
+	char out[512];
+
+	bpflog__reason(log, strlen(log), "the kfunc bpf_rdonly_cast (Linux 6.2+)", out, sizeof(out));
+	assert_string_equal(out, "prog 'a': R1 invalid mem access 'scalar'; missing: the kfunc "
+				 "bpf_rdonly_cast (Linux 6.2+)");
+	bpflog__reason("", 0, "BTF tracepoints", out, sizeof(out));
+	assert_string_equal(out, "missing: BTF tracepoints");
 }
 
 static void test_extern_not_found(void **state)
@@ -99,6 +117,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_core_relocation_beats_the_generic_lines),
 		cmocka_unit_test(test_verifier_verdict_is_the_last_log_line),
+		cmocka_unit_test(test_first_failing_program_and_known_missing),
 		cmocka_unit_test(test_extern_not_found),
 		cmocka_unit_test(test_attach_failure_first_specific_line),
 		cmocka_unit_test(test_nothing_specific_is_empty),
