@@ -40,7 +40,9 @@ def test_piped_into_head_exits_cleanly():
     with Netns() as ns:
         agent = subprocess.Popen("%s -e tw | head -n 3" % BINARY, shell=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2)
+        # its first line on stderr says it is tracing (slow to come in an emulated VM)
+        ready = agent.stderr.readline()
+        check("tracing" in ready, "agent not ready: %r", ready)
         ns.py(SERVER_FIRST, "7401", "20").finish()
         out, err = agent.communicate(timeout=20)
         check_eq(len(out.splitlines()), 3, "head got its lines")

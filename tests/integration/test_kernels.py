@@ -69,7 +69,8 @@ def test_container_mode_without_kallsyms_config_or_writable_root():
                 # HZ would be off by a factor of 2.5 or more
                 check(59900 <= r["expires_in_ms"] <= 60000 * 9 // 8, "expires_in_ms %r",
                       r["expires_in_ms"])
-                check_eq(r["substate"], "TIME_WAIT", "substate")
+                # an orphan FIN_WAIT2 waits tcp_fin_timeout (60 s too) before TIME_WAIT
+                check(r["substate"] in ("TIME_WAIT", "FIN_WAIT2"), "substate %r", r["substate"])
         p = subprocess.run(in_container("--check"), capture_output=True, text=True, timeout=60)
         check_eq(p.returncode, 0, "--check exit code in the container (%s)" % p.stdout[-300:])
         for want in (r"kernel config file\s+none", r"/proc/kallsyms addresses\s+hidden",
