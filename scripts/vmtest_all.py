@@ -22,6 +22,7 @@ def main():
     cache, kernels = argv[0], argv[1:]
     passed = failed = 0
     lines = []
+    begin = time.time()
     for k in kernels:
         start = time.time()
         p = subprocess.Popen([os.path.join(HERE, "vmtest.sh"), cache, k] + extra,
@@ -41,6 +42,7 @@ def main():
         lines.append("vmtest %-5s %d passed, %d failed in %.0f s" % (k, np_, nf,
                                                                     time.time() - start))
     print("\n".join(lines))
+    print("vmtest took %.0f s" % (time.time() - begin))
     print("vmtest: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
