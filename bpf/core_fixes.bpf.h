@@ -81,7 +81,8 @@ struct net___o {
 
 static __always_inline void net_local_port_range(const struct net *net, __u16 *lo, __u16 *hi)
 {
-	/* a field of an incompatible type "does not exist": the size of the u32 one cannot be asked */
+	/* a field of an incompatible type "does not exist": the size of the u32 one cannot be asked
+	 */
 	if (bpf_core_field_exists(((struct net___o *)0)->ipv4.ip_local_ports.range)) {
 		const struct net___o *o = (const void *)net;
 

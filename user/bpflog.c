@@ -29,10 +29,11 @@ static const char *missing_feature(const char *line)
 static bool generic_line(const char *line)
 {
 	static const char *const generic[] = {
-		"failed to load BPF skeleton", "failed to load object", "failed to load program",
-		"BPF program load failed",     "-- BEGIN PROG LOAD LOG --", "-- END PROG LOAD LOG --",
-		"failed to auto-attach",       "processed ",		    "verification time",
-		"stack depth",
+		"failed to load BPF skeleton", "failed to load object",
+		"failed to load program",      "BPF program load failed",
+		"-- BEGIN PROG LOAD LOG --",   "-- END PROG LOAD LOG --",
+		"failed to auto-attach",       "processed ",
+		"verification time",	       "stack depth",
 	};
 
 	for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
@@ -96,7 +97,8 @@ void bpflog__reason(const char *log, size_t loglen, const char *known_missing, c
 	if (line) {
 		need = known_missing ? known_missing : missing_feature(line);
 		line += strspn(line, " \t");
-		snprintf(out, len, "%s%s%s%s%s%s", line == verdict && verdict_prog[0] ? "prog '" : "",
+		snprintf(out, len, "%s%s%s%s%s%s",
+			 line == verdict && verdict_prog[0] ? "prog '" : "",
 			 line == verdict ? verdict_prog : "",
 			 line == verdict && verdict_prog[0] ? "': " : "", line,
 			 need ? "; missing: " : "", need ? need : "");

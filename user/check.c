@@ -51,10 +51,11 @@ static void features(const struct tw_features *f)
 	    yes(f->syscall_tps));
 	row("kfunc bpf_rdonly_cast (6.2+)", "%s", yes(f->rdonly_cast));
 	row("timer_start arguments", "%s",
-	    f->bucket_expiry ? "timer, bucket_expiry (6.9+)" : "timer, expires, flags (before 6.9)");
+	    f->bucket_expiry ? "timer, bucket_expiry (6.9+)"
+			     : "timer, expires, flags (before 6.9)");
 	row("ip_local_port_range", "%s", f->ports_u32 ? "u32 (6.8+)" : "int[2] (before 6.8)");
-	row("net.ipv4.tcp_death_row", "%s", f->death_row_ptr ? "a pointer (5.17 to 6.0)"
-							     : "embedded");
+	row("net.ipv4.tcp_death_row", "%s",
+	    f->death_row_ptr ? "a pointer (5.17 to 6.0)" : "embedded");
 	row("inet_sock bind flags", "%s", f->inet_flags ? "inet_flags (6.6+)" : "bitfields");
 	row("kernel config file", "%s (not needed)", f->config ? "readable" : "none");
 	row("/proc/kallsyms addresses", "%s (not needed)", f->kallsyms ? "shown" : "hidden");
@@ -71,7 +72,8 @@ int check__run(const struct tw_opts *o)
 
 	check__version(stdout);
 	if (loader__features(&f)) {
-		printf("verdict: cannot run: this kernel exposes no BTF (CONFIG_DEBUG_INFO_BTF=y)\n");
+		printf("verdict: cannot run: this kernel exposes no BTF "
+		       "(CONFIG_DEBUG_INFO_BTF=y)\n");
 		return 1;
 	}
 	features(&f);

@@ -285,10 +285,10 @@ static int fail_log(const struct loader *l, char *err, size_t len, const char *w
 static int learn(struct loader *l, char *err, size_t len)
 {
 	struct tw_learned *t = &l->skel->bss->tw_learned;
-	struct bpf_program *prog = l->direct ? l->skel->progs.tw_timer_start
-					     : l->skel->progs.tw_timer_start_core;
-	struct bpf_link **link = l->direct ? &l->skel->links.tw_timer_start
-					   : &l->skel->links.tw_timer_start_core;
+	struct bpf_program *prog =
+		l->direct ? l->skel->progs.tw_timer_start : l->skel->progs.tw_timer_start_core;
+	struct bpf_link **link =
+		l->direct ? &l->skel->links.tw_timer_start : &l->skel->links.tw_timer_start_core;
 	struct twprobe p;
 	int ret;
 
@@ -329,8 +329,8 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	ret = loader__features(&l->feat);
 	if (ret)
 		return fail(err, len, "cannot read the kernel's BTF: %s", strerror(-ret));
-	l->direct = o->tw_reads == TW_READS_AUTO ? l->feat.rdonly_cast
-						  : o->tw_reads == TW_READS_DIRECT;
+	l->direct =
+		o->tw_reads == TW_READS_AUTO ? l->feat.rdonly_cast : o->tw_reads == TW_READS_DIRECT;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0)
 		return fail(err, len, "cannot count CPUs");

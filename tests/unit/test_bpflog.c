@@ -46,8 +46,9 @@ static void test_verifier_verdict_is_the_last_log_line(void **state)
 	       "-- END PROG LOAD LOG --\n"
 	       "libbpf: failed to load BPF skeleton 'twscope_bpf': -22\n",
 	       out, sizeof(out));
-	assert_string_equal(out, "prog 'tw_timer_start': calling kernel function bpf_rdonly_cast is "
-				 "not allowed; missing: the kfunc bpf_rdonly_cast (Linux 6.2+)");
+	assert_string_equal(out,
+			    "prog 'tw_timer_start': calling kernel function bpf_rdonly_cast is "
+			    "not allowed; missing: the kfunc bpf_rdonly_cast (Linux 6.2+)");
 }
 
 static void test_first_failing_program_and_known_missing(void **state)
@@ -61,7 +62,8 @@ static void test_first_failing_program_and_known_missing(void **state)
 			  "-- END PROG LOAD LOG --\n";
 	char out[512];
 
-	bpflog__reason(log, strlen(log), "the kfunc bpf_rdonly_cast (Linux 6.2+)", out, sizeof(out));
+	bpflog__reason(log, strlen(log), "the kfunc bpf_rdonly_cast (Linux 6.2+)", out,
+		       sizeof(out));
 	assert_string_equal(out, "prog 'a': R1 invalid mem access 'scalar'; missing: the kfunc "
 				 "bpf_rdonly_cast (Linux 6.2+)");
 	bpflog__reason("", 0, "BTF tracepoints", out, sizeof(out));
