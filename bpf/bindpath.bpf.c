@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Failed bind/listen/connect with EADDRINUSE or EADDRNOTAVAIL, from the syscall exit
- * tracepoints. The arguments are read back from the task's saved user registers at exit,
- * so the hot path (every successful connect) costs one comparison and no map update.
- * A failed bind leaves the socket's port at 0: the requested sockaddr is read from user memory.
+ * Failed bind/listen/connect (and the implicit connect of sendto(MSG_FASTOPEN)) with EADDRINUSE
+ * or EADDRNOTAVAIL, from the syscall exit tracepoints. The arguments are read back from the
+ * task's saved user registers at exit, so a successful call costs one comparison. A failed bind
+ * leaves the socket's port at 0: the requested sockaddr is read from user memory. Before the
+ * call returns, the holders of the port are taken from the kernel's tables (bindsnap.bpf.h) and
+ * sent with the failure as one ring record.
  */
-#include "timewait.bpf.h"
+#include "bindsnap.bpf.h"
+
+#define MSG_FASTOPEN 0x20000000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -53,25 +57,148 @@ static __always_inline void count_bind_error(struct tw_bind_rec *r, bool wanted)
 	port_count(slot_for(&key), PORT_BIND_ERR);
 }
 
-static __always_inline int on_exit(long ret, __u8 call)
+/* The requested address and port of a bind, or the destination of a connect; false if unreadable.
+ */
+static __always_inline bool read_sockaddr(struct tw_bind_rec *r, __u64 uaddr, int alen)
+{
+	struct sockaddr_in6_min sa = {};
+
+	if (!uaddr)
+		return false;
+	/* without the length (sendto's sixth argument), try the IPv6 size, then the IPv4 one */
+	if (alen < 0 || alen >= (int)sizeof(sa)) {
+		if (bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr) &&
+		    bpf_probe_read_user(&sa, 8, (void *)uaddr))
+			return false;
+	} else if (alen < 8 || bpf_probe_read_user(&sa, 8, (void *)uaddr)) {
+		return false;
+	}
+	r->port = bpf_ntohs(sa.port);
+	if (sa.family == AF_INET6 && (alen < 0 || alen >= (int)sizeof(sa)))
+		__builtin_memcpy(r->addr, sa.addr, 16);
+	else if (sa.family == AF_INET)
+		/* sin_addr sits where flowinfo is */
+		__builtin_memcpy(r->addr, &sa.flowinfo, 4);
+	else
+		return false;
+	return true;
+}
+
+/* The ephemeral range that applied: the netns's, narrowed by the socket's IP_LOCAL_PORT_RANGE. */
+static __always_inline void port_range(struct tw_bind_rec *r, const struct sock *sk,
+				       const struct net *net)
+{
+	__u32 own = sock_port_range(sk);
+	__u16 lo, hi, own_lo = own & 0xffff, own_hi = own >> 16;
+
+	net_local_port_range(net, &r->sys_lo, &r->sys_hi);
+	lo = r->sys_lo;
+	hi = r->sys_hi;
+	/* inet_sk_get_local_port_range(): each bound applies only inside the netns's range */
+	if (own) {
+		if (lo <= own_lo && own_lo <= hi)
+			lo = own_lo;
+		if (lo <= own_hi && own_hi <= hi)
+			hi = own_hi;
+		if (lo != r->sys_lo || hi != r->sys_hi)
+			r->snap_flags |= TW_SNAP_SOCK_RANGE;
+	}
+	r->port_lo = lo;
+	r->port_hi = hi;
+}
+
+/* Which walk explains the failure, or -1 when no table is involved. */
+static __always_inline int snap_mode_of(const struct tw_bind_rec *r)
+{
+	if (r->call == TW_CALL_CONNECT) {
+		if (r->proto != IPPROTO_TCP)
+			return -1;
+		return r->src_port ? SNAP_TUPLE : SNAP_CONNECT_RANGE;
+	}
+	/* a bind to an address this netns does not have is not a conflict */
+	if (r->err != EADDRINUSE)
+		return -1;
+	return r->port ? SNAP_BIND : SNAP_AUTOBIND;
+}
+
+/* The failing socket as the rules saw it during the check (tw_rule_view_bind()). */
+static __always_inline void req_view(struct snap_scratch *s, const struct sock *sk)
+{
+	const struct tw_bind_rec *r = &s->out.bind;
+	struct tw_bind_view *v = &s->req;
+
+	tw_rule_view_bind(v, r->family, r->addr, r->v6only);
+	if (r->call == TW_CALL_LISTEN) {
+		/* bound already: what the kernel stored, v6only included */
+		v->rcv4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		v->v6only = r->v6only;
+	}
+	v->state = r->call == TW_CALL_LISTEN ? TCP_LISTEN : TCP_CLOSE;
+	v->reuse = r->reuseaddr;
+	v->reuseport = r->reuseport;
+	v->bound_dev = r->bound_dev;
+	v->uid = r->sk_uid;
+}
+
+static __always_inline void emit(const struct sock *sk, const struct tw_bind_rec *r)
+{
+	__u32 zero = 0, n;
+	struct snap_scratch *s = bpf_map_lookup_elem(&snap, &zero);
+	int mode = snap_mode_of(r);
+
+	if (!s)
+		return;
+	/* a task preempted in its walk on this CPU holds the scratch: send the failure bare */
+	if (__sync_val_compare_and_swap(&s->busy, 0, 1) != 0) {
+		struct tw_bind_rec *out = rb_reserve(sizeof(*out));
+
+		if (!out)
+			return;
+		*out = *r;
+		out->snap_flags |= TW_SNAP_SKIPPED;
+		rb_submit(out, true);
+		return;
+	}
+	s->out.bind = *r;
+	if (mode >= 0) {
+		req_view(s, sk);
+		snap_take(s, sk, mode);
+	}
+	n = s->out.bind.nholders;
+	if (n > TW_SNAP_HOLDERS)
+		n = TW_SNAP_HOLDERS;
+	s->out.bind.nholders = n;
+	s->out.bind.hdr.size = sizeof(struct tw_bind_rec) + n * sizeof(struct tw_holder_rec);
+	rb_output(&s->out, sizeof(struct tw_bind_rec) + n * sizeof(struct tw_holder_rec));
+	s->busy = 0;
+}
+
+static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 {
 	struct task_struct *task;
-	struct sockaddr_in6_min sa = {};
-	struct tw_bind_rec r = {}, *out;
+	struct tw_bind_rec r = {};
 	struct pt_regs *regs;
 	const struct sock *sk;
+	const struct net *net;
 	__u64 uaddr;
 	long fd;
 	int alen;
 	bool wanted;
 
-	if (cfg.hooks_only || (ret != -EADDRINUSE && ret != -EADDRNOTAVAIL))
+	if (cfg.hooks_only)
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	uaddr = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	alen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (fastopen) {
+		if (!(PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_FASTOPEN))
+			return 0;
+		uaddr = PT_REGS_PARM5_CORE_SYSCALL(regs);
+		alen = -1;
+	} else {
+		uaddr = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		alen = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
 	sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
@@ -87,28 +214,21 @@ static __always_inline int on_exit(long ret, __u8 call)
 	r.reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
 	r.v6only = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only);
 	r.bound_dev = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+	r.sk_uid = BPF_CORE_READ(sk, sk_uid.val);
 	r.inet_flags = inet_sock_bind_flags(sk);
-	{
-		const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-
-		net_local_port_range(net, &r.port_lo, &r.port_hi);
-		r.tw_reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
-	}
+	if (fastopen)
+		r.snap_flags = TW_SNAP_FASTOPEN;
+	net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	port_range(&r, sk, net);
+	r.tw_reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
 
 	if (call == TW_CALL_LISTEN) {
 		/* listen() re-checks the port the socket already holds (inet_csk_listen_start) */
 		r.port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		sk_bound_addr(sk, r.family, r.addr);
 	} else {
-		if (alen < 8 || bpf_probe_read_user(&sa, alen < (int)sizeof(sa) ? 8 : sizeof(sa),
-						    (void *)uaddr))
+		if (!read_sockaddr(&r, uaddr, alen))
 			return 0;
-		r.port = bpf_ntohs(sa.port);
-		if (sa.family == AF_INET6 && alen >= (int)sizeof(sa))
-			__builtin_memcpy(r.addr, sa.addr, 16);
-		else if (sa.family == AF_INET)
-			/* sin_addr sits where flowinfo is */
-			__builtin_memcpy(r.addr, &sa.flowinfo, 4);
 		if (call == TW_CALL_CONNECT) {
 			r.src_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 			sk_bound_addr(sk, r.family, r.src_addr);
@@ -120,29 +240,33 @@ static __always_inline int on_exit(long ret, __u8 call)
 	if (!wanted || !(cfg.events & TW_EV_BIND) || !pid_wanted(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	proc_current(&r.proc);
-	out = rb_reserve(sizeof(*out));
-	if (!out)
-		return 0;
 	hdr_fill(&r.hdr, TW_REC_BIND_ERR, sizeof(r), r.hdr.netns);
-	*out = r;
-	rb_submit(out, true);
+	emit(sk, &r);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_bind")
-int handle_exit_bind(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret, TW_CALL_BIND);
-}
+/* Syscall numbers of this architecture, set by user space: one program serves the four exits. */
+const volatile __u32 nr_bind = 0;
+const volatile __u32 nr_listen = 0;
+const volatile __u32 nr_connect = 0;
+const volatile __u32 nr_sendto = 0;
 
-SEC("tracepoint/syscalls/sys_exit_listen")
-int handle_exit_listen(struct trace_event_raw_sys_exit *ctx)
+/* Attached by user space to sys_exit_bind, _listen, _connect and _sendto: verified once. */
+SEC("tracepoint")
+int handle_sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(ctx->ret, TW_CALL_LISTEN);
-}
+	long ret = ctx->ret, id;
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int handle_exit_connect(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret, TW_CALL_CONNECT);
+	if (ret != -EADDRINUSE && ret != -EADDRNOTAVAIL)
+		return 0;
+	id = ctx->id;
+	if (id == nr_bind)
+		return on_exit(ret, TW_CALL_BIND, false);
+	if (id == nr_listen)
+		return on_exit(ret, TW_CALL_LISTEN, false);
+	if (id == nr_connect)
+		return on_exit(ret, TW_CALL_CONNECT, false);
+	if (id == nr_sendto)
+		return on_exit(ret, TW_CALL_CONNECT, true);
+	return 0;
 }

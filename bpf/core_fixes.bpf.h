@@ -148,4 +148,52 @@ static __always_inline unsigned long timer_start_deadline(const unsigned long lo
 	return ((expires >> shift) + 1) << shift;
 }
 
+/*
+ * The bind hash: until 6.8 every socket and TIME_WAIT of a port hung off tb->owners; the series
+ * "tcp: Refactor bhash2 and remove sk_bind2_node" (6.8, "tcp: Unlink sk from bhash.") moved them
+ * to the owners of the port's inet_bind2_buckets, listed in tb->bhash2. Both through
+ * skc_bind_node.
+ */
+struct inet_bind_bucket___owners {
+	struct hlist_head owners;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool bind_bucket_has_owners(void)
+{
+	return bpf_core_field_exists(struct inet_bind_bucket___owners, owners);
+}
+
+static __always_inline __u64 bind_bucket_owners(__u64 tb)
+{
+	return (__u64)BPF_CORE_READ((struct inet_bind_bucket___owners *)tb, owners.first);
+}
+
+/*
+ * The UDP hash: sk_prot->h.udp_table until 6.2, NULL for UDP since "udp: Introduce optional
+ * per-netns hash table." (6.2), which added net->ipv4.udp_table (udp_get_table_prot()).
+ */
+static __always_inline const struct udp_table *udp_table_of(const struct sock *sk,
+							    const struct net *net)
+{
+	const struct udp_table *t = BPF_CORE_READ(sk, __sk_common.skc_prot, h.udp_table);
+
+	if (!t && bpf_core_field_exists(net->ipv4.udp_table))
+		t = BPF_CORE_READ(net, ipv4.udp_table);
+	return t;
+}
+
+/*
+ * IP_LOCAL_PORT_RANGE (6.3, "inet: Add IP_LOCAL_PORT_RANGE socket option") stored
+ * struct { u16 lo, hi; }; 6.8 made it a u32 hi << 16 | lo, read with READ_ONCE(): on a
+ * little-endian host the same 4 bytes, lo in the low half. 0 when unset.
+ */
+static __always_inline __u32 sock_port_range(const struct sock *sk)
+{
+	__u32 r = 0;
+
+	if (bpf_core_field_exists(((struct inet_sock *)sk)->local_port_range))
+		bpf_core_read(&r, sizeof(r), &((struct inet_sock *)sk)->local_port_range);
+	return r;
+}
+
 #endif

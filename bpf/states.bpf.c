@@ -167,9 +167,11 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 		/* a port listened on again keeps its counter slot; the owner is the newest */
 		if (lsn) {
 			proc_current(&lsn->owner);
+			lsn->cookie = bpf_get_socket_cookie((void *)sk);
 		} else {
 			proc_current(&fresh.owner);
 			fresh.slot = TW_NO_SLOT;
+			fresh.cookie = bpf_get_socket_cookie((void *)sk);
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
 	} else if (tw_close) {

@@ -54,6 +54,7 @@ struct tw_listener {
 	struct tw_proc owner; /* uid only when seeded at start: no process named yet */
 	__u32 slot;	      /* counters of the port's side local, TW_NO_SLOT until needed */
 	__u32 pad;
+	__u64 cookie; /* the listening socket's: names the owner of a holder in a bind snapshot */
 };
 
 /* A plain hash: an LRU lookup writes its reference bit, and each TIME_WAIT looks up here. */
@@ -204,6 +205,15 @@ static __always_inline void rb_submit(void *rec, bool urgent)
 			*quiet = 0;
 	}
 	bpf_ringbuf_submit(rec, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* Copies a record built elsewhere (a per-CPU scratch) into this CPU's ring, waking user space. */
+static __always_inline void rb_output(void *rec, __u64 size)
+{
+	void *ring = cpu_ring();
+
+	if (!ring || bpf_ringbuf_output(ring, rec, size, BPF_RB_FORCE_WAKEUP))
+		total_add(TW_TOT_LOST_EVENTS, 1);
 }
 
 static __always_inline void hdr_fill(struct tw_hdr *h, __u16 type, __u16 size, __u32 netns)

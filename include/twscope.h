@@ -134,43 +134,90 @@ struct tw_overflow_rec {
 	struct tw_proc proc;
 };
 
+/* At most this many holder records follow a bind error (struct tw_snap_rec). */
+#define TW_SNAP_HOLDERS 16
+
+/* tw_bind_rec.snap_flags: how the snapshot of the port's holders was taken. */
+enum tw_snap_flags {
+	TW_SNAP_TAKEN = 1,	/* the kernel's tables were read in the failing call's context */
+	TW_SNAP_PARTIAL = 2,	/* the walk ran out of steps: the counts are lower bounds */
+	TW_SNAP_SKIPPED = 4,	/* not taken: a snapshot on this CPU was in progress */
+	TW_SNAP_SOCK_RANGE = 8, /* the socket's IP_LOCAL_PORT_RANGE narrowed the ephemeral range */
+	TW_SNAP_RULES_61 = 16,	/* the 6.1 bind hash (tb->owners) and its v4-mapped rules */
+	TW_SNAP_FASTOPEN = 32,	/* the connect was the implicit one of sendto(MSG_FASTOPEN) */
+};
+
+/*
+ * A failed bind/listen/connect. The sockets that conflict are counted exactly (by_state) and the
+ * first TW_SNAP_HOLDERS of them follow as tw_holder_rec in the same ring record (tw_snap_rec).
+ */
 struct tw_bind_rec {
-	struct tw_hdr hdr;
+	struct tw_hdr hdr; /* size covers the holder records that follow */
 	struct tw_proc proc;
 	__u8 addr[TW_ADDR_LEN];	    /* requested address (destination for connect) */
 	__u8 src_addr[TW_ADDR_LEN]; /* the socket's bound source address, for connect */
 	__s32 err;		    /* positive errno */
 	__u32 bound_dev;
-	__u16 port;	/* requested port (destination for connect) */
-	__u16 src_port; /* the socket's bound source port, for connect */
+	__u32 sk_uid;	     /* the failing socket's owner (sk_uid): what the kernel compares */
+	__u32 nholders;	     /* holder records that follow, at most TW_SNAP_HOLDERS */
+	__u32 holders_total; /* sockets that conflict, exact unless TW_SNAP_PARTIAL */
+	__u32 tw_noreuse;    /* conflicting TIME_WAITs whose socket did not set SO_REUSEADDR */
+	__u32 by_state[16];  /* conflicting sockets per TCP state; UDP sockets count as TCP_CLOSE */
+	__s64 tw_last_ms;    /* when the last conflicting TIME_WAIT frees, -1 if none */
+	__u32 on_port;	     /* sockets walked: on the port, or in the range for an autobind */
+	__u32 ports_busy;    /* range walks: ports of the range that a conflicting socket holds */
+	__u32 ports_reserved; /* range walks: ports of the range in ip_local_reserved_ports */
+	__u16 port;	      /* requested port (destination for connect) */
+	__u16 src_port;	      /* the socket's bound source port, for connect */
 	__u16 family;
-	__u16 port_lo; /* net.ipv4.ip_local_port_range of the netns */
+	__u16 port_lo; /* the ephemeral range that applied (the socket's own, or the netns's) */
 	__u16 port_hi;
+	__u16 sys_lo; /* net.ipv4.ip_local_port_range of the netns */
+	__u16 sys_hi;
 	__u8 call;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 reuseaddr;
 	__u8 reuseport;
 	__u8 v6only;
-	__u8 tw_reuse;	 /* net.ipv4.tcp_tw_reuse of the netns */
-	__u8 inet_flags; /* bit 0 freebind, 1 transparent, 2 bind_address_no_port */
-	__u8 pad[7];
+	__u8 tw_reuse;	   /* net.ipv4.tcp_tw_reuse of the netns */
+	__u8 inet_flags;   /* bit 0 freebind, 1 transparent, 2 bind_address_no_port */
+	__u8 snap_flags;   /* enum tw_snap_flags */
+	__u32 ports_bound; /* connect range walks: ports of the range taken by bind() */
 };
 
-/* One socket on a port, written by the iter/tcp and iter/udp programs. */
+/* tw_holder_rec.flags */
+enum tw_holder_flags {
+	TW_HOLDER_ORPHAN = 1,	    /* a full socket no file refers to: closed, its state lingers */
+	TW_HOLDER_BIND_PORT = 2,    /* its port was taken by bind(): connect() cannot share it */
+	TW_HOLDER_LISTEN_OWNER = 4, /* owner is the process that called listen() on this socket */
+	TW_HOLDER_OWNER_GONE = 8,   /* set by user space: that owner has exited since */
+};
+
+/* One socket that held the port of a failed call, read from the bind or UDP hash at the failure. */
 struct tw_holder_rec {
 	struct tw_hdr hdr;
-	struct tw_tuple t;
-	__u64 ino;
-	__s64 expires_in_ms; /* TIME_WAIT only, else -1 */
-	__u32 uid;
+	struct tw_tuple t;    /* saddr is the bound address (sk_rcv_saddr / sk_v6_rcv_saddr) */
+	__u64 cookie;	      /* socket cookie, 0 when none was ever given to it */
+	__u64 ino;	      /* socket inode, 0 without a file (TIME_WAIT, orphaned) */
+	__s64 expires_in_ms;  /* TIME_WAIT only, else -1 */
+	struct tw_proc owner; /* pid 0 when the kernel side does not know it */
+	__u32 uid;	      /* sk_uid; 0 for a TIME_WAIT */
 	__u32 bound_dev;
+	__u32 rcv4; /* sk_rcv_saddr: the IPv4 view of an IPv6 socket that the rules compare */
 	__u8 state;
 	__u8 proto;
-	__u8 reuseaddr;
+	__u8 reuseaddr; /* skc_reuse */
 	__u8 reuseport;
-	__u8 v6only;
+	__u8 v6only; /* as the kernel applies it (a specific IPv6 address implies it) */
 	__u8 substate;
-	__u8 pad[2];
+	__u8 flags; /* enum tw_holder_flags */
+	__u8 pad[5];
+};
+
+/* The largest ring buffer record: a bind error with its holders. */
+struct tw_snap_rec {
+	struct tw_bind_rec bind;
+	struct tw_holder_rec holders[TW_SNAP_HOLDERS];
 };
 
 /* One open socket file of a task, written by the iter/task_file program. */
@@ -259,15 +306,13 @@ struct tw_learned {
 };
 
 /* Parameters of one iterator pass, written to .bss by user space. */
+#define TW_ITER_INOS TW_SNAP_HOLDERS
+
 struct tw_iter_args {
-	__u32 netns; /* 0 = any */
-	__u16 port;  /* local port, 0 = any */
-	__u16 dport; /* remote port, 0 = any */
-	__u8 daddr[TW_ADDR_LEN];
-	__u16 dfamily;	   /* 0 = no remote address filter */
-	__u8 want_tw_seed; /* seed the live TIME_WAIT map instead of writing records */
-	__u8 proto;	   /* protocol of the holders asked for (bound-only TCP sockets) */
-	__u8 pad[4];
+	__u64 inos[TW_ITER_INOS]; /* iter/task_file: the socket inodes to name owners of */
+	__u32 ninos;
+	__u8 want_tw_seed; /* iter/tcp: seed the live TIME_WAIT map */
+	__u8 pad[3];
 };
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "bindrules.h"
 #include "diag.h"
 #include "names.h"
 #include "twscope.h"
@@ -18,8 +19,6 @@ enum {
 	ST_LISTEN = 10,
 	ST_NEW_SYN_RECV = 12,
 };
-
-#define LOOPBACK4_IPV6 htonl(0x7f000006)
 
 static const char *const cause_names[CAUSE_MAX] = {
 	[CAUSE_TIME_WAIT] = "time_wait",
@@ -39,16 +38,7 @@ const char *diag__cause_name(enum diag_cause c)
 
 static bool v6_any(const uint8_t *a)
 {
-	static const uint8_t zero[16];
-
-	return !memcmp(a, zero, 16);
-}
-
-static bool v6_mapped(const uint8_t *a)
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	return !memcmp(a, prefix, 12);
+	return tw_rule_any6(a);
 }
 
 static uint32_t v4_of(const uint8_t *a)
@@ -64,97 +54,72 @@ static bool is_any(uint16_t family, const uint8_t *a)
 	return family == AF_INET6 ? v6_any(a) : !v4_of(a);
 }
 
-/* The IPv4 view a socket has (sk_rcv_saddr): what __inet6_bind() stores for a v6 socket. */
-static uint32_t rcv_saddr4(uint16_t family, const uint8_t *a)
+/* The rules' view of a holder, as the kernel stored it. */
+static void sock_view(const struct diag_sock *s, struct tw_bind_view *v)
 {
-	if (family != AF_INET6)
-		return v4_of(a);
-	if (v6_mapped(a))
-		return v4_of(a + 12);
-	return v6_any(a) ? 0 : LOOPBACK4_IPV6;
+	memset(v, 0, sizeof(*v));
+	v->family = s->family;
+	memcpy(v->addr, s->laddr, 16);
+	if (s->family == AF_INET6)
+		v->rcv4 = s->rcv4 ? s->rcv4 : tw_rule_rcv4_of6(s->laddr);
+	else
+		v->rcv4 = v4_of(s->laddr);
+	v->bound_dev = s->bound_dev;
+	v->uid = s->uid;
+	v->state = s->state;
+	v->reuse = s->reuseaddr;
+	v->reuseport = s->reuseport;
+	v->v6only = s->family == AF_INET6 && s->v6only;
 }
 
-/* net/ipv4/inet_connection_sock.c ipv4_rcv_saddr_equal(), wildcards matched on both sides. */
-static bool ipv4_equal(uint32_t a1, uint32_t a2, bool sk2_v6only)
+/* The failing socket as the rules saw it during the check. */
+static void input_view(const struct diag_input *in, struct tw_bind_view *v)
 {
-	if (sk2_v6only)
-		return false;
-	return a1 == a2 || !a1 || !a2;
+	memset(v, 0, sizeof(*v));
+	tw_rule_view_bind(v, in->family, in->addr, in->v6only);
+	v->bound_dev = in->bound_dev;
+	v->uid = in->uid;
+	v->state = in->call == TW_CALL_LISTEN ? ST_LISTEN : ST_CLOSE;
+	v->reuse = in->reuseaddr;
+	v->reuseport = in->reuseport;
 }
 
-/* ipv6_rcv_saddr_equal() with match_wildcard on both sides; a NULL a2 is an AF_INET sk2. */
-static bool ipv6_equal(const uint8_t *a1, const uint8_t *a2, uint32_t a1_4, uint32_t a2_4,
-		       bool v6only1, bool v6only2)
+static bool in_range(const struct diag_input *in, uint16_t port)
 {
-	bool mapped1 = v6_mapped(a1), any1 = v6_any(a1);
-	bool mapped2 = !a2 || v6_mapped(a2), any2 = a2 && v6_any(a2);
-
-	if (mapped1 && mapped2) {
-		if (v6only2)
-			return false;
-		return a1_4 == a2_4 || !a1_4 || !a2_4;
-	}
-	if (any1 && any2)
-		return true;
-	if (any2 && !(v6only2 && mapped1))
-		return true;
-	if (any1 && !(v6only1 && mapped2))
-		return true;
-	return a2 && !memcmp(a1, a2, 16);
+	return port >= in->port_lo && port <= in->port_hi;
 }
 
-/* inet_rcv_saddr_equal(sk = the new socket, sk2 = s, match_wildcard = true). */
-static bool addr_overlap(const struct diag_input *in, const uint8_t *addr,
-			 const struct diag_sock *s)
+static bool autobind(const struct diag_input *in)
 {
-	if (in->family == AF_INET6)
-		return ipv6_equal(addr, s->family == AF_INET6 ? s->laddr : NULL,
-				  rcv_saddr4(in->family, addr), rcv_saddr4(s->family, s->laddr),
-				  in->v6only, s->family == AF_INET6 && s->v6only);
-	return ipv4_equal(v4_of(addr), rcv_saddr4(s->family, s->laddr),
-			  s->family == AF_INET6 && s->v6only);
+	return in->call != TW_CALL_CONNECT && !in->port;
 }
 
-static bool dev_overlap(uint32_t a, uint32_t b)
+/* A connect toward in's destination from this source (port taken from s). */
+static bool same_tuple(const struct diag_input *in, const struct diag_sock *s)
 {
-	return !a || !b || a == b;
-}
-
-/* inet_bind_conflict() for an explicit port: relax and reuseport_ok are true. */
-static bool tcp_conflict(const struct diag_input *in, const struct diag_sock *s)
-{
-	if (in->reuseaddr && s->reuseaddr && s->state != ST_LISTEN)
-		return false;
-	if (in->reuseport && s->reuseport && (s->state == ST_TIME_WAIT || in->uid == s->uid))
-		return false;
-	return true;
-}
-
-/* net/ipv4/udp.c udp_lib_lport_inuse(). */
-static bool udp_conflict(const struct diag_input *in, const struct diag_sock *s)
-{
-	if (in->reuseaddr && s->reuseaddr)
-		return false;
-	return !(in->reuseport && s->reuseport && in->uid == s->uid);
+	return tw_rule_tuple(in->family, in->src_addr, in->addr, in->port, s->family, s->laddr,
+			     s->raddr, s->rport, s->state);
 }
 
 bool diag__conflicts(const struct diag_input *in, const struct diag_sock *s)
 {
-	if (s->proto != in->proto)
+	struct tw_bind_view v, v2;
+
+	if (s->proto != in->proto || s->state == ST_NEW_SYN_RECV)
 		return false;
 	if (in->call == TW_CALL_CONNECT) {
-		/* a bound source port collides on the whole 4-tuple (__inet_check_established);
-		 * an unbound source address is picked by the route, so any local address may */
-		return in->src_port && s->lport == in->src_port && s->rport == in->port &&
-		       s->family == in->family && !memcmp(s->raddr, in->addr, 16) &&
-		       s->state != ST_LISTEN &&
-		       (is_any(in->family, in->src_addr) || !memcmp(s->laddr, in->src_addr, 16));
+		if (in->src_port)
+			return s->lport == in->src_port && same_tuple(in, s);
+		/* __inet_hash_connect(): a port of the range that bind() took, or the 4-tuple */
+		return in_range(in, s->lport) &&
+		       ((s->flags & TW_HOLDER_BIND_PORT) || same_tuple(in, s));
 	}
-	if (!in->port || s->lport != in->port || s->state == ST_NEW_SYN_RECV)
+	if (autobind(in) ? !in_range(in, s->lport) : s->lport != in->port)
 		return false;
-	if (!dev_overlap(in->bound_dev, s->bound_dev) || !addr_overlap(in, in->addr, s))
-		return false;
-	return in->proto == IPPROTO_UDP ? udp_conflict(in, s) : tcp_conflict(in, s);
+	input_view(in, &v);
+	sock_view(s, &v2);
+	return tw_rule_bind_conflict(&v, &v2, in->proto, autobind(in),
+				     !!(in->snap_flags & TW_SNAP_RULES_61));
 }
 
 static enum diag_cause cause_of(const struct diag_sock *s)
@@ -223,13 +188,22 @@ __attribute__((format(printf, 2, 3))) static void hint_add(struct hint *h, const
 		h->len = h->len + n < h->cap ? h->len + n : h->cap;
 }
 
+/* Who holds s: "python3 (pid 12)", and whether it is gone; never a guess. */
 static void hint_owner(struct hint *h, const struct diag_sock *s)
 {
 	char comm[17];
 	size_t i;
 
 	if (!s->pid) {
-		hint_add(h, "a socket no process holds");
+		if (s->state == ST_TIME_WAIT)
+			hint_add(h, "a TIME_WAIT socket (no process holds one)");
+		else if (s->flags & TW_HOLDER_ORPHAN)
+			hint_add(h, "a socket no process holds any more (closed, still %s)",
+				 tcp_state_name(s->state));
+		else
+			hint_add(h,
+				 "a socket whose owner could not be named (it was closed, or its "
+				 "process exited, before twscope looked)");
 		return;
 	}
 	for (i = 0; i < 16 && s->comm[i]; i++)
@@ -237,7 +211,7 @@ static void hint_owner(struct hint *h, const struct diag_sock *s)
 				  ? s->comm[i]
 				  : '?';
 	comm[i] = '\0';
-	hint_add(h, "%s (pid %u)", comm, s->pid);
+	hint_add(h, "%s (pid %u%s)", comm, s->pid, s->owner_exited ? ", which has exited" : "");
 }
 
 static void hint_endpoint(struct hint *h, uint16_t family, const uint8_t *a, uint16_t port)
@@ -363,9 +337,22 @@ static void hint_connected(struct hint *h, const struct diag_input *in, const st
 		hint_add(h, "; set SO_REUSEADDR on the new socket too");
 }
 
+static void hint_range(struct hint *h, const struct diag_input *in)
+{
+	hint_add(h, "range %u-%u", in->port_lo, in->port_hi);
+	if (in->snap_flags & TW_SNAP_SOCK_RANGE)
+		hint_add(h,
+			 ", the socket's IP_LOCAL_PORT_RANGE within net.ipv4.ip_local_port_range "
+			 "%u-%u",
+			 in->sys_lo, in->sys_hi);
+	if (in->k_ports_reserved)
+		hint_add(h, ", %u of them in ip_local_reserved_ports", in->k_ports_reserved);
+}
+
 static void hint_ephemeral(struct hint *h, const struct diag_input *in, const struct diag_result *r)
 {
 	unsigned int range = in->port_hi >= in->port_lo ? in->port_hi - in->port_lo + 1 : 0;
+	bool own = in->snap_flags & TW_SNAP_SOCK_RANGE;
 
 	if (in->call == TW_CALL_CONNECT) {
 		hint_add(h, "ephemeral ports exhausted toward ");
@@ -377,17 +364,74 @@ static void hint_ephemeral(struct hint *h, const struct diag_input *in, const st
 	hint_add(h, ": %zu of %u in TIME_WAIT", r->by_state[ST_TIME_WAIT], range);
 	if (r->holders_total > r->by_state[ST_TIME_WAIT])
 		hint_add(h, ", %zu in other states", r->holders_total - r->by_state[ST_TIME_WAIT]);
-	hint_add(h, " (range %u-%u); pool connections, widen net.ipv4.ip_local_port_range",
-		 in->port_lo, in->port_hi);
+	if (in->k_ports_bound)
+		hint_add(h,
+			 ", %u ports taken by bind() before connect() (set "
+			 "IP_BIND_ADDRESS_NO_PORT there)",
+			 in->k_ports_bound);
+	hint_add(h, " (");
+	hint_range(h, in);
+	hint_add(h, "); pool connections, widen %s",
+		 own ? "the socket's IP_LOCAL_PORT_RANGE" : "net.ipv4.ip_local_port_range");
 	if (in->call == TW_CALL_CONNECT && in->tw_reuse != 1)
 		hint_add(h, " or use net.ipv4.tcp_tw_reuse=1");
+}
+
+/* The kernel counted every conflicting socket: its totals replace those of the captured few. */
+static void take_kernel_counts(const struct diag_input *in, struct diag_result *r)
+{
+	if (!(in->snap_flags & TW_SNAP_TAKEN))
+		return;
+	r->holders_total = in->k_total;
+	for (int i = 0; i < 16; i++)
+		r->by_state[i] = in->k_by_state[i];
+	r->tw_noreuse = in->k_tw_noreuse;
+	r->tw_last_ms = in->k_tw_last_ms;
+}
+
+/* The most durable kind among all conflicting sockets, counted or listed. */
+static enum diag_cause cause_of_counts(const struct diag_input *in, const struct diag_result *r)
+{
+	size_t other = 0;
+
+	if (in->proto == IPPROTO_UDP)
+		return CAUSE_BOUND;
+	if (r->by_state[ST_LISTEN])
+		return CAUSE_LISTEN;
+	if (r->by_state[ST_CLOSE])
+		return CAUSE_BOUND;
+	for (int st = 0; st < 16; st++)
+		if (st != ST_TIME_WAIT)
+			other += r->by_state[st];
+	return other ? CAUSE_CONNECTED : CAUSE_TIME_WAIT;
+}
+
+static void hint_none(struct hint *h, const struct diag_input *in)
+{
+	uint16_t port = in->call == TW_CALL_CONNECT ? in->src_port : in->port;
+
+	if (in->snap_flags & TW_SNAP_SKIPPED) {
+		hint_add(h,
+			 "the sockets on port %u were not read: another snapshot was being taken "
+			 "on this CPU",
+			 port);
+	} else if (in->snap_flags & TW_SNAP_TAKEN) {
+		hint_add(h,
+			 "the kernel refused port %u, but of the %u socket%s on it in this network "
+			 "namespace none conflicts by the rules twscope applies",
+			 port, in->k_on_port, in->k_on_port == 1 ? "" : "s");
+	} else {
+		hint_add(h,
+			 "no socket on port %u conflicts any more: the holder closed before it "
+			 "could be inspected, or lives in another network namespace",
+			 port);
+	}
 }
 
 void diag__run(const struct diag_input *in, struct diag_result *out)
 {
 	struct hint h = { .s = out->hint, .cap = sizeof(out->hint) };
-	bool autobind = in->call != TW_CALL_CONNECT && !in->port;
-	bool exhausted = autobind ||
+	bool exhausted = autobind(in) ||
 			 (in->call == TW_CALL_CONNECT && !in->src_port && in->err == EADDRNOTAVAIL);
 	int best = 5;
 
@@ -404,18 +448,6 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 					      "net.ipv4.ip_nonlocal_bind=1");
 		return;
 	}
-	if (exhausted) {
-		out->cause = CAUSE_EPHEMERAL_EXHAUSTED;
-		for (size_t i = 0; i < in->nsocks; i++) {
-			const struct diag_sock *s = &in->socks[i];
-
-			if (s->proto == in->proto && s->lport >= in->port_lo &&
-			    s->lport <= in->port_hi)
-				add_holder(out, s);
-		}
-		hint_ephemeral(&h, in, out);
-		return;
-	}
 	/* Two passes so the listed holders start with those of the chosen cause. */
 	for (size_t i = 0; i < in->nsocks; i++)
 		if (diag__conflicts(in, &in->socks[i]) &&
@@ -426,14 +458,17 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 			if (diag__conflicts(in, &in->socks[i]) &&
 			    cause_rank(cause_of(&in->socks[i])) == rank)
 				add_holder(out, &in->socks[i]);
-	if (!out->holders_total) {
-		hint_add(&h,
-			 "no socket on port %u conflicts any more: the holder closed before it "
-			 "could be inspected, or lives in another network namespace",
-			 in->port);
+	take_kernel_counts(in, out);
+	if (exhausted) {
+		out->cause = CAUSE_EPHEMERAL_EXHAUSTED;
+		hint_ephemeral(&h, in, out);
 		return;
 	}
-	out->cause = cause_of(out->holders[0]);
+	if (!out->holders_total || !out->nholders) {
+		hint_none(&h, in);
+		return;
+	}
+	out->cause = cause_of_counts(in, out);
 	switch (out->cause) {
 	case CAUSE_TIME_WAIT:
 		hint_time_wait(&h, in, out);
@@ -448,6 +483,9 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 		hint_connected(&h, in, out);
 		break;
 	}
+	if (in->snap_flags & TW_SNAP_PARTIAL)
+		hint_add(&h, " (the port has more sockets than twscope walks: counts are lower "
+			     "bounds)");
 }
 
 void diag__input_from_rec(const struct tw_bind_rec *r, struct diag_input *in)
@@ -465,9 +503,46 @@ void diag__input_from_rec(const struct tw_bind_rec *r, struct diag_input *in)
 	in->reuseport = r->reuseport;
 	in->v6only = r->v6only;
 	in->bound_dev = r->bound_dev;
-	in->uid = r->proc.uid;
+	in->uid = r->sk_uid;
 	in->port_lo = r->port_lo;
 	in->port_hi = r->port_hi;
+	in->sys_lo = r->sys_lo;
+	in->sys_hi = r->sys_hi;
 	in->tw_reuse = r->tw_reuse;
 	in->inet_flags = r->inet_flags;
+	in->snap_flags = r->snap_flags;
+	in->k_total = r->holders_total;
+	memcpy(in->k_by_state, r->by_state, sizeof(in->k_by_state));
+	in->k_tw_noreuse = r->tw_noreuse;
+	in->k_tw_last_ms = r->tw_last_ms;
+	in->k_on_port = r->on_port;
+	in->k_ports_busy = r->ports_busy;
+	in->k_ports_reserved = r->ports_reserved;
+	in->k_ports_bound = r->ports_bound;
+}
+
+void diag__sock_from_rec(const struct tw_holder_rec *h, struct diag_sock *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->laddr, h->t.saddr, 16);
+	memcpy(s->raddr, h->t.daddr, 16);
+	s->lport = h->t.sport;
+	s->rport = h->t.dport;
+	s->family = h->t.family;
+	s->proto = h->proto;
+	s->state = h->state;
+	s->reuseaddr = h->reuseaddr;
+	s->reuseport = h->reuseport;
+	s->v6only = h->v6only;
+	s->substate = h->substate;
+	s->flags = h->flags;
+	s->rcv4 = h->rcv4;
+	s->bound_dev = h->bound_dev;
+	s->uid = h->uid;
+	s->expires_in_ms = h->expires_in_ms;
+	s->ino = h->ino;
+	s->cookie = h->cookie;
+	s->pid = h->owner.pid;
+	memcpy(s->comm, h->owner.comm, sizeof(s->comm));
+	s->owner_exited = h->owner.pid && (h->flags & TW_HOLDER_OWNER_GONE);
 }

@@ -8,6 +8,8 @@
 #include "json.h"
 #include "names.h"
 
+#define TCP_TIME_WAIT_NUM 6 /* include/net/tcp_states.h */
+
 _Static_assert(sizeof(struct tw_hdr) == 16, "tw_hdr layout");
 _Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
 _Static_assert(sizeof(struct tw_proc) == 24, "tw_proc layout");
@@ -15,11 +17,11 @@ _Static_assert(sizeof(struct tw_state_rec) == 88, "tw_state_rec layout");
 _Static_assert(sizeof(struct tw_enter_rec) == 96, "tw_enter_rec layout");
 _Static_assert(sizeof(struct tw_exit_rec) == 96, "tw_exit_rec layout");
 _Static_assert(sizeof(struct tw_overflow_rec) == 80, "tw_overflow_rec layout");
-_Static_assert(sizeof(struct tw_bind_rec) == 104, "tw_bind_rec layout");
-_Static_assert(sizeof(struct tw_bind_rec) >= sizeof(struct tw_state_rec) &&
-		       sizeof(struct tw_bind_rec) >= sizeof(struct tw_enter_rec),
-	       "the bind record is the largest ring buffer record");
-_Static_assert(sizeof(struct tw_holder_rec) == 88, "tw_holder_rec layout");
+_Static_assert(sizeof(struct tw_bind_rec) == 208, "tw_bind_rec layout");
+_Static_assert(sizeof(struct tw_holder_rec) == 128, "tw_holder_rec layout");
+_Static_assert(sizeof(struct tw_snap_rec) ==
+		       sizeof(struct tw_bind_rec) + TW_SNAP_HOLDERS * sizeof(struct tw_holder_rec),
+	       "tw_snap_rec layout: holders follow the bind record without padding");
 _Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
 _Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
 _Static_assert(sizeof(struct tw_live) == 64, "tw_live layout: one cache line");
@@ -35,12 +37,28 @@ static const size_t rec_size[TW_REC_MAX] = {
 	[TW_REC_OWNER] = sizeof(struct tw_owner_rec),
 };
 
+/* A bind error carries nholders holder records after it, each a whole record of its own. */
+static int validate_snap(const struct tw_bind_rec *r, size_t len)
+{
+	const struct tw_holder_rec *h = (const void *)(r + 1);
+
+	if (len < sizeof(*r) || r->nholders > TW_SNAP_HOLDERS ||
+	    r->hdr.size != sizeof(*r) + r->nholders * sizeof(*h) || len < r->hdr.size)
+		return -EINVAL;
+	for (uint32_t i = 0; i < r->nholders; i++)
+		if (h[i].hdr.type != TW_REC_HOLDER || h[i].hdr.size != sizeof(*h))
+			return -EINVAL;
+	return TW_REC_BIND_ERR;
+}
+
 int event__validate(const void *data, size_t len)
 {
 	const struct tw_hdr *h = data;
 
 	if (len < sizeof(*h) || h->type == 0 || h->type >= TW_REC_MAX)
 		return -EINVAL;
+	if (h->type == TW_REC_BIND_ERR)
+		return validate_snap(data, len);
 	if (h->size != rec_size[h->type] || len < h->size)
 		return -EINVAL;
 	return h->type;
@@ -208,9 +226,20 @@ static void json_holder(struct jw *w, const struct diag_sock *s)
 	if (s->pid) {
 		jw__u64(w, "pid", s->pid);
 		jw__strn(w, "comm", s->comm, sizeof(s->comm));
+		if (s->owner_exited)
+			jw__bool(w, "owner_exited", true);
+	} else if (s->state != TCP_TIME_WAIT_NUM) {
+		/* true only when no file refers to it; false when its owner was not found */
+		jw__bool(w, "orphan", s->flags & TW_HOLDER_ORPHAN);
 	}
+	if (s->flags & TW_HOLDER_BIND_PORT)
+		jw__bool(w, "bind_port", true);
 	if (s->expires_in_ms >= 0)
 		jw__i64(w, "expires_in_ms", s->expires_in_ms);
+	if (s->cookie)
+		jw__u64(w, "cookie", s->cookie);
+	if (s->ino)
+		jw__u64(w, "ino", s->ino);
 	jw__obj_close(w);
 }
 
@@ -220,8 +249,13 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 	char a[ADDR_STR_LEN], eb[16];
 
 	json_proc(w, &r->proc);
-	jw__u64(w, "uid", r->proc.uid);
+	/* the socket's owner, which the kernel compares; the caller's own uid when it differs */
+	jw__u64(w, "uid", r->sk_uid);
+	if (r->proc.uid != r->sk_uid)
+		jw__u64(w, "caller_uid", r->proc.uid);
 	jw__name(w, "call", call_name(r->call));
+	if (r->snap_flags & TW_SNAP_FASTOPEN)
+		jw__bool(w, "fastopen", true);
 	jw__name(w, "proto", proto_name(r->proto));
 	jw__name(w, "errno", errno_name(r->err, eb, sizeof(eb)));
 	jw__name(w, "family", family_name(r->family));
@@ -245,6 +279,18 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 		json_holder(w, d->holders[i]);
 	jw__arr_close(w);
 	jw__u64(w, "holders_total", d ? d->holders_total : 0);
+	if (r->snap_flags & TW_SNAP_TAKEN)
+		jw__u64(w, "sockets_seen", r->on_port);
+	jw__bool(w, "snapshot", r->snap_flags & TW_SNAP_TAKEN);
+	if (r->snap_flags & TW_SNAP_PARTIAL)
+		jw__bool(w, "partial", true);
+	if (d && d->cause == CAUSE_EPHEMERAL_EXHAUSTED) {
+		jw__u64(w, "range_lo", r->port_lo);
+		jw__u64(w, "range_hi", r->port_hi);
+		jw__u64(w, "ports_busy", r->ports_busy);
+		jw__u64(w, "ports_reserved", r->ports_reserved);
+		jw__bool(w, "socket_range", r->snap_flags & TW_SNAP_SOCK_RANGE);
+	}
 	jw__str(w, "hint", d ? d->hint : "");
 	if (repeats > 1)
 		jw__u64(w, "repeats", repeats);
@@ -383,21 +429,102 @@ static void text_tuple(struct buf *out, const struct tw_tuple *t)
 	text_endpoint(out, t->family, t->daddr, t->dport);
 }
 
-static void text_bind(struct buf *out, const struct tw_bind_rec *r, const struct diag_result *d,
-		      uint64_t repeats)
+#define TEXT_INDENT   (COL_TIME + COL_EVENT)
+#define TEXT_HOLDERS  5
+#define TEXT_MIN_COLS 60
+
+/* Appends text wrapped at cols, every line indented: words longer than a line are cut. */
+static void put_wrapped(struct buf *out, const char *text, size_t indent, size_t cols)
 {
+	size_t room = cols > indent + 20 ? cols - indent : 20;
+
+	while (*text) {
+		size_t n = strlen(text), cut = n;
+
+		if (n > room) {
+			cut = room;
+			while (cut > room / 2 && text[cut] != ' ')
+				cut--;
+			if (text[cut] != ' ')
+				cut = room;
+		}
+		buf__spaces(out, indent);
+		buf__put(out, text, cut);
+		buf__putc(out, '\n');
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+}
+
+/* "LISTEN 0.0.0.0:8080 python3 (pid 12) reuseaddr", as one line of a holder list. */
+static void holder_line(struct buf *b, const struct diag_sock *s)
+{
+	buf__puts(b, tcp_state_name(s->state));
+	buf__putc(b, ' ');
+	text_endpoint(b, s->family, s->laddr, s->lport);
+	if (s->rport) {
+		buf__puts(b, " > ");
+		text_endpoint(b, s->family, s->raddr, s->rport);
+	}
+	buf__puts(b, "  ");
+	if (s->pid) {
+		text_comm(b, s->comm, sizeof(s->comm));
+		buf__printf(b, " (pid %u%s)", s->pid, s->owner_exited ? ", exited" : "");
+	} else if (s->state == TCP_TIME_WAIT_NUM || (s->flags & TW_HOLDER_ORPHAN)) {
+		buf__puts(b, "no process");
+	} else {
+		buf__puts(b, "owner not found");
+	}
+	if (s->reuseaddr)
+		buf__puts(b, " reuseaddr");
+	if (s->reuseport)
+		buf__puts(b, " reuseport");
+	if (s->family == AF_INET6 && s->v6only)
+		buf__puts(b, " v6only");
+	if (s->bound_dev)
+		buf__printf(b, " dev %u", s->bound_dev);
+	if (s->state != TCP_TIME_WAIT_NUM)
+		buf__printf(b, " uid %u", s->uid);
+	if (s->flags & TW_HOLDER_BIND_PORT)
+		buf__puts(b, " (port taken by bind())");
+	if (s->expires_in_ms >= 0) {
+		buf__puts(b, ", frees in ");
+		put_duration(b, s->expires_in_ms);
+	}
+}
+
+static void text_bind(struct buf *out, const struct tw_bind_rec *r, const struct diag_result *d,
+		      uint64_t repeats, size_t cols)
+{
+	struct buf para = {};
+	size_t shown = 0;
 	char eb[16];
 
 	buf__printf(out, "%s(", call_name(r->call));
 	text_endpoint(out, r->family, r->addr, r->port);
 	buf__printf(out, ") %s %s", proto_name(r->proto), errno_name(r->err, eb, sizeof(eb)));
 	buf__printf(out, " reuseaddr=%d reuseport=%d", r->reuseaddr, r->reuseport);
+	if (r->snap_flags & TW_SNAP_FASTOPEN)
+		buf__puts(out, " (sendto MSG_FASTOPEN)");
 	if (repeats > 1)
 		buf__printf(out, " (x%llu)", (unsigned long long)repeats);
 	buf__putc(out, '\n');
-	buf__printf(out, "%*s cause: %s; %s\n", COL_TIME + COL_EVENT - 1, "",
-		    diag__cause_name(d ? d->cause : CAUSE_UNKNOWN),
+	buf__printf(&para, "cause: %s; %s", diag__cause_name(d ? d->cause : CAUSE_UNKNOWN),
 		    d && d->hint[0] ? d->hint : "no holder found");
+	put_wrapped(out, para.data ? para.data : "", TEXT_INDENT, cols);
+	for (size_t i = 0; d && i < d->nholders && i < TEXT_HOLDERS; i++) {
+		buf__reset(&para);
+		holder_line(&para, d->holders[i]);
+		put_wrapped(out, para.data ? para.data : "", TEXT_INDENT + 2, cols);
+		shown++;
+	}
+	if (shown && d->holders_total > shown) {
+		buf__reset(&para);
+		buf__printf(&para, "and %zu more", d->holders_total - shown);
+		put_wrapped(out, para.data, TEXT_INDENT + 2, cols);
+	}
+	buf__free(&para);
 }
 
 void event__text(struct render_ctx *c, const void *rec, const struct diag_result *d,
@@ -458,7 +585,8 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 		const struct tw_bind_rec *r = rec;
 
 		text_prefix(out, c, h, "bind_error", &r->proc);
-		text_bind(out, r, d, repeats);
+		text_bind(out, r, d, repeats,
+			  c->cols >= TEXT_MIN_COLS ? (size_t)c->cols : TEXT_MIN_COLS);
 		break;
 	}
 	default:

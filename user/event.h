@@ -32,6 +32,7 @@ struct render_ctx {
 	struct time_cache utc;	 /* RFC 3339 seconds of the JSON ts */
 	struct time_cache local; /* HH:MM:SS of the terminal lines */
 	struct comm_cache comms;
+	int cols; /* terminal width for wrapped explanations; below 60 counts as 60 */
 };
 
 /* Returns the record type when len fits it, or -EINVAL. */

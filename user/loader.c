@@ -23,10 +23,12 @@
 
 #define TRACEFS "/sys/kernel/tracing"
 
-static const char *const syscall_tps[] = {
+/* handle_sys_exit serves them all; their order is that of struct loader's exit_links. */
+static const char *const syscall_tps[LOADER_EXIT_TPS] = {
 	"sys_exit_bind",
 	"sys_exit_listen",
 	"sys_exit_connect",
+	"sys_exit_sendto",
 };
 
 static const char *const btf_tps[] = {
@@ -374,10 +376,13 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	/* attached by hand, first and alone, for the start probe */
 	bpf_program__set_autoattach(l->skel->progs.tw_timer_start, false);
 	bpf_program__set_autoattach(l->skel->progs.tw_timer_start_core, false);
+	l->skel->rodata->nr_bind = SYS_bind;
+	l->skel->rodata->nr_listen = SYS_listen;
+	l->skel->rodata->nr_connect = SYS_connect;
+	l->skel->rodata->nr_sendto = SYS_sendto;
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
-	bpf_program__set_autoattach(l->skel->progs.iter_udp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
 	/* the backup for skipped transitions matters only when they name owners or are events */
 	if (!(cfg->events & TW_EV_STATE) && !cfg->pid) {
@@ -396,6 +401,13 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	ret = twscope_bpf__attach(l->skel);
 	if (ret)
 		return fail_log(l, err, len, "attaching the BPF programs failed", ret);
+	for (int i = 0; i < LOADER_EXIT_TPS; i++) {
+		l->exit_links[i] = bpf_program__attach_tracepoint(l->skel->progs.handle_sys_exit,
+								  "syscalls", syscall_tps[i]);
+		if (!l->exit_links[i])
+			return fail(err, len, "attaching to syscalls:%s failed: %s", syscall_tps[i],
+				    strerror(errno));
+	}
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
 		uint32_t key = cpu;
 
@@ -429,18 +441,20 @@ struct tw_iter_args *loader__iter_args(struct loader *l)
 
 int loader__iter(struct loader *l, int which, void **data, size_t *len)
 {
-	struct bpf_program *prog = which == LOADER_ITER_TCP   ? l->skel->progs.iter_tcp
-				   : which == LOADER_ITER_UDP ? l->skel->progs.iter_udp
-							      : l->skel->progs.iter_task_file;
-	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	struct bpf_program *prog =
+		which == LOADER_ITER_TCP ? l->skel->progs.iter_tcp : l->skel->progs.iter_task_file;
+	struct bpf_link **link = &l->iter_links[which == LOADER_ITER_TCP ? 0 : 1];
 	size_t cap = 16384, n = 0;
 	char *buf = NULL, *p;
 	ssize_t r;
 	int fd = -1, ret = 0;
 
-	if (!link)
+	/* the link is made once and kept: each pass is a new seq file on it */
+	if (!*link)
+		*link = bpf_program__attach_iter(prog, NULL);
+	if (!*link)
 		return -errno;
-	fd = bpf_iter_create(bpf_link__fd(link));
+	fd = bpf_iter_create(bpf_link__fd(*link));
 	if (fd < 0) {
 		ret = -errno;
 		goto cleanup;
@@ -478,7 +492,6 @@ cleanup:
 	free(buf);
 	if (fd >= 0)
 		close(fd);
-	bpf_link__destroy(link);
 	return ret;
 }
 
@@ -600,6 +613,10 @@ void loader__free(struct loader *l)
 		munmap((void *)l->ctr, l->ctr_len);
 	if (l->keys && l->keys != MAP_FAILED)
 		munmap((void *)l->keys, l->keys_len);
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(l->iter_links[i]);
+	for (int i = 0; i < LOADER_EXIT_TPS; i++)
+		bpf_link__destroy(l->exit_links[i]);
 	twscope_bpf__destroy(l->skel);
 	free(l->percpu);
 	free(l->pend_buf);

@@ -14,12 +14,14 @@ struct twscope_bpf;
 
 struct port_row;
 
+#define LOADER_EXIT_TPS 4 /* syscall exits of bind, listen, connect, sendto */
+
 /* What the kernel offers the agent, from BTF and the file system (twscope --check). */
 struct tw_features {
 	bool btf;	    /* /sys/kernel/btf/vmlinux */
 	bool tp_btf;	    /* the four BTF tracepoints the programs attach to */
 	bool tracefs;	    /* mounted (the syscall tracepoints need it) */
-	bool syscall_tps;   /* syscalls:sys_exit_bind/listen/connect */
+	bool syscall_tps;   /* syscalls:sys_exit_bind/listen/connect/sendto */
 	bool rdonly_cast;   /* kfunc bpf_rdonly_cast, 6.2+: a tw is read with direct loads */
 	bool bucket_expiry; /* timer_start(timer, bucket_expiry), 6.9+; else (expires, flags) */
 	bool ports_u32;	    /* ip_local_port_range packed in a u32, 6.8+; else int[2] */
@@ -42,6 +44,8 @@ struct loader {
 	size_t ctr_len;
 	const struct tw_port_key *keys; /* the key of each slot, mapped read-only */
 	size_t keys_len;
+	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task_file: made on first use */
+	struct bpf_link *exit_links[LOADER_EXIT_TPS];
 	struct tw_features feat;
 	bool direct;		  /* the tw is read with direct loads (else BPF_CORE_READ) */
 	const char *learned_from; /* where tw_timer_handler's address came from */
@@ -71,6 +75,6 @@ int loader__iter(struct loader *l, int which, void **data, size_t *len);
 struct tw_iter_args *loader__iter_args(struct loader *l);
 void loader__free(struct loader *l);
 
-enum { LOADER_ITER_TCP, LOADER_ITER_UDP, LOADER_ITER_TASK_FILE };
+enum { LOADER_ITER_TCP, LOADER_ITER_TASK_FILE };
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -20,13 +21,14 @@
 #include "check.h"
 #include "cli.h"
 #include "event.h"
-#include "holders.h"
 #include "json.h"
 #include "loader.h"
 #include "logfile.h"
 #include "metrics_http.h"
 #include "netns.h"
+#include "owners.h"
 #include "prom.h"
+#include "reorder.h"
 #include "report.h"
 
 #define NSEC		1000000000ULL
@@ -36,25 +38,13 @@
 #define HOLD_BACK_NS	(2 * 1000000ULL)
 #define MAX_PORT_ROWS	TW_PORT_SLOTS
 
-/* Room for the largest ring buffer record. */
-struct batch_rec {
-	uint64_t data[(sizeof(struct tw_bind_rec) + 7) / 8];
-};
-
-/* What the drain sorts: 16 bytes instead of a whole record. */
-struct batch_key {
-	uint64_t ts_ns;
-	size_t idx;
-};
-
 struct app {
-	struct batch_rec *batch, *spare; /* spare: where the held-back records go, then swapped */
-	struct batch_key *keys;
-	size_t nbatch, batch_cap;
 	struct tw_opts o;
 	struct loader l;
 	struct render_ctx rc;
 	struct buf out;
+	struct reorder *ro;
+	struct owners *owners;
 	struct bindwatch *bw;
 	struct agg *agg;
 	struct logfile *log;
@@ -103,7 +93,7 @@ done:
 	buf__reset(&a->out);
 }
 
-static void emit_bind(void *ctx, const struct tw_bind_rec *r, const struct diag_result *d,
+static void emit_bind(void *ctx, const struct tw_snap_rec *r, const struct diag_result *d,
 		      uint64_t repeats)
 {
 	struct app *a = ctx;
@@ -114,16 +104,11 @@ static void emit_bind(void *ctx, const struct tw_bind_rec *r, const struct diag_
 		event__text(&a->rc, r, d, repeats, &a->out);
 }
 
-static int collect_holders(void *ctx, const struct tw_bind_rec *r, struct diag_sock **out,
-			   size_t *n)
+/* A record in time order: bind errors are explained (and coalesced), the rest rendered. */
+static void dispatch(void *ctx, void *data)
 {
 	struct app *a = ctx;
 
-	return holders__collect(&a->l, r, out, n);
-}
-
-static void dispatch(struct app *a, const void *data)
-{
 	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR)
 		bindwatch__add(a->bw, data, now_ns());
 	else if (a->o.json)
@@ -134,83 +119,63 @@ static void dispatch(struct app *a, const void *data)
 		out_flush(a);
 }
 
-/* Records are copied out of the per-CPU rings, then put back in time order. */
+/* iter/task_file for the owners of these socket inodes. */
+static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data, size_t *len)
+{
+	struct app *a = ctx;
+	struct tw_iter_args *args = loader__iter_args(&a->l);
+	int ret;
+
+	memset(args, 0, sizeof(*args));
+	n = n < TW_ITER_INOS ? n : TW_ITER_INOS;
+	memcpy(args->inos, inos, n * sizeof(*inos));
+	args->ninos = n;
+	ret = loader__iter(&a->l, LOADER_ITER_TASK_FILE, data, len);
+	memset(args, 0, sizeof(*args));
+	return ret;
+}
+
+/*
+ * A record from a ring: checked, copied for reordering; a bind error's holders are named now,
+ * while the processes that own them are most likely still there.
+ */
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct app *a = ctx;
-	struct batch_rec *r;
+	void *copy;
 
 	if (event__validate(data, len) < 0) {
 		a->bad_records++;
 		return 0;
 	}
-	if (a->nbatch == a->batch_cap) {
-		size_t cap = a->batch_cap ? a->batch_cap * 2 : 1024;
-		struct batch_rec *p = realloc(a->batch, cap * sizeof(*p));
-		struct batch_rec *q = p ? realloc(a->spare, cap * sizeof(*q)) : NULL;
-		struct batch_key *k = q ? realloc(a->keys, cap * sizeof(*k)) : NULL;
-
-		if (p)
-			a->batch = p;
-		if (q)
-			a->spare = q;
-		if (k)
-			a->keys = k;
-		if (!k) {
-			dispatch(a, data); /* out of memory: in ring order rather than lost */
-			return 0;
-		}
-		a->batch_cap = cap;
+	copy = reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size);
+	if (!copy) {
+		dispatch(a, data); /* out of memory: in ring order rather than lost */
+		return 0;
 	}
-	r = &a->batch[a->nbatch++];
-	memcpy(r->data, data, ((const struct tw_hdr *)data)->size);
+	if (((const struct tw_hdr *)copy)->type == TW_REC_BIND_ERR)
+		owners__name(a->owners, copy, now_ns());
 	return 0;
-}
-
-static int by_time(const void *x, const void *y)
-{
-	const struct batch_key *a = x, *b = y;
-
-	if (a->ts_ns != b->ts_ns)
-		return a->ts_ns < b->ts_ns ? -1 : 1;
-	return a->idx < b->idx ? -1 : a->idx > b->idx; /* ring order among equals */
 }
 
 /*
  * Consumes every ring and renders in time order. The newest records wait for the next drain: a
- * record reserved just before on another CPU may not be committed yet. Bind errors never wait.
+ * record reserved just before on another CPU may not be committed yet.
  */
 static void drain(struct app *a, bool all)
 {
-	uint64_t cutoff = all ? UINT64_MAX : now_ns() - HOLD_BACK_NS;
-	struct batch_rec *swap;
-	bool sorted = true;
-	size_t keep = 0;
-
 	ring_buffer__consume(a->l.rb);
-	for (size_t i = 0; i < a->nbatch; i++) {
-		const struct tw_hdr *h = (const void *)a->batch[i].data;
+	reorder__drain(a->ro, all ? UINT64_MAX : now_ns() - HOLD_BACK_NS, dispatch, a);
+}
 
-		a->keys[i].ts_ns = h->ts_ns;
-		a->keys[i].idx = i;
-		if (i && a->keys[i].ts_ns < a->keys[i - 1].ts_ns)
-			sorted = false;
-	}
-	if (!sorted)
-		qsort(a->keys, a->nbatch, sizeof(*a->keys), by_time);
-	for (size_t i = 0; i < a->nbatch; i++) {
-		const struct batch_rec *r = &a->batch[a->keys[i].idx];
-		const struct tw_hdr *h = (const void *)r->data;
+/* Explanations wrap at the terminal's width, which may change while the agent runs. */
+static void update_cols(struct app *a)
+{
+	struct winsize ws;
 
-		if (h->ts_ns <= cutoff || h->type == TW_REC_BIND_ERR)
-			dispatch(a, h);
-		else
-			a->spare[keep++] = *r;
-	}
-	swap = a->batch;
-	a->batch = a->spare;
-	a->spare = swap;
-	a->nbatch = keep;
+	if (!a->o.json && isatty(STDOUT_FILENO) && !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) &&
+	    ws.ws_col)
+		a->rc.cols = ws.ws_col;
 }
 
 static size_t read_ports(struct app *a)
@@ -297,6 +262,7 @@ static void tick(struct app *a)
 	uint64_t now = now_ns();
 
 	loader__flush(&a->l);
+	update_cols(a);
 	drain(a, false);
 	bindwatch__tick(a->bw, now);
 	if (now >= a->next_sec_ns) {
@@ -354,6 +320,15 @@ static void ready(struct app *a, size_t nnetns)
 	jw__obj_close(&w);
 	buf__putc(&a->out, '\n');
 	out_flush(a);
+}
+
+/* COLUMNS when set (a pipe into a pager), else 100. */
+static int cols_default(void)
+{
+	const char *e = getenv("COLUMNS");
+	int n = e ? atoi(e) : 0;
+
+	return n > 0 && n < 10000 ? n : 100;
 }
 
 static bool want_utf8(void)
@@ -516,9 +491,13 @@ int main(int argc, char **argv)
 	}
 	a.rows = calloc(MAX_PORT_ROWS, sizeof(*a.rows));
 	a.agg = agg__new(a.o.window_s, 256);
-	a.bw = bindwatch__new(BIND_WINDOW_NS, collect_holders, emit_bind, &a);
+	a.bw = bindwatch__new(BIND_WINDOW_NS, emit_bind, &a);
+	a.ro = reorder__new();
+	a.owners = owners__new(walk_owners, &a);
 	a.prom = prom__new(a.o.top);
-	if (!a.rows || !a.agg || !a.bw || !a.prom) {
+	a.rc.cols = cols_default();
+	update_cols(&a);
+	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.prom) {
 		p_err("out of memory");
 		goto cleanup;
 	}
@@ -548,12 +527,11 @@ cleanup:
 	loader__free(&a.l);
 	prom__free(a.prom);
 	bindwatch__free(a.bw);
+	owners__free(a.owners);
+	reorder__free(a.ro);
 	agg__free(a.agg);
 	logfile__close(a.log);
 	free(a.rows);
-	free(a.batch);
-	free(a.spare);
-	free(a.keys);
 	buf__free(&a.out);
 	return code;
 }

@@ -971,7 +971,9 @@ static void test_cause_names(void **state)
 static void test_input_from_rec(void **state)
 {
 	struct tw_bind_rec rec = {
-		.proc = { .pid = 7, .uid = 1001 },
+		.proc = { .pid = 7,
+			  .uid = 0 }, /* a root caller (sudo) on a socket made by uid 1001 */
+		.sk_uid = 1001,
 		.err = EADDRNOTAVAIL,
 		.bound_dev = 4,
 		.port = DST_PORT,
@@ -985,9 +987,15 @@ static void test_input_from_rec(void **state)
 		.reuseport = 0,
 		.v6only = 1,
 		.tw_reuse = 2,
+		.snap_flags = TW_SNAP_TAKEN | TW_SNAP_SOCK_RANGE,
+		.holders_total = 40,
+		.tw_last_ms = 1234,
+		.sys_lo = 1000,
+		.sys_hi = 3000,
 	};
 	struct diag_input in;
 
+	rec.by_state[ST_TIME_WAIT] = 40;
 	set_addr("2001:db8::1", rec.addr);
 	set_addr("2001:db8::2", rec.src_addr);
 	memset(&in, 0xa5, sizeof(in));
@@ -1004,10 +1012,17 @@ static void test_input_from_rec(void **state)
 	assert_false(in.reuseport);
 	assert_true(in.v6only);
 	assert_int_equal(in.bound_dev, 4);
+	/* the kernel compares the socket's owner, not whoever called bind() */
 	assert_int_equal(in.uid, 1001);
 	assert_int_equal(in.port_lo, 1024);
 	assert_int_equal(in.port_hi, 2047);
+	assert_int_equal(in.sys_lo, 1000);
+	assert_int_equal(in.sys_hi, 3000);
 	assert_int_equal(in.tw_reuse, 2);
+	assert_int_equal(in.snap_flags, TW_SNAP_TAKEN | TW_SNAP_SOCK_RANGE);
+	assert_int_equal(in.k_total, 40);
+	assert_int_equal(in.k_by_state[ST_TIME_WAIT], 40);
+	assert_int_equal(in.k_tw_last_ms, 1234);
 	assert_null(in.socks);
 	assert_int_equal(in.nsocks, 0);
 }

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "event.h"
+#include "owners.h"
+
+#define OWN_SLOTS   4096 /* remembered inodes, direct-mapped */
+#define ALIVE_SLOTS 256	 /* remembered liveness of pids */
+#define MS	    1000000ULL
+#define KEEP_NS	    (10000 * MS) /* a named inode is looked up again after this */
+#define MISS_NS	    (1000 * MS)	 /* an inode no process had is not looked for again before */
+#define ALIVE_NS    (100 * MS)
+#define WALK_GAP_NS (5 * MS) /* task file passes are spaced at least this much */
+
+struct own_entry {
+	uint64_t ino; /* 0: free */
+	uint64_t seen_ns;
+	uint32_t pid; /* 0: no process had it */
+	char comm[TW_COMM_LEN];
+};
+
+struct alive_entry {
+	uint32_t pid;
+	bool gone;
+	uint64_t checked_ns;
+};
+
+struct owners {
+	owners_walk_fn walk;
+	void *ctx;
+	uint64_t walks;
+	uint64_t last_walk_ns;
+	struct own_entry own[OWN_SLOTS];
+	struct alive_entry alive[ALIVE_SLOTS];
+};
+
+struct owners *owners__new(owners_walk_fn walk, void *ctx)
+{
+	struct owners *o = calloc(1, sizeof(*o));
+
+	if (o) {
+		o->walk = walk;
+		o->ctx = ctx;
+	}
+	return o;
+}
+
+void owners__free(struct owners *o)
+{
+	free(o);
+}
+
+uint64_t owners__walks(const struct owners *o)
+{
+	return o->walks;
+}
+
+static struct own_entry *slot_of(struct owners *o, uint64_t ino)
+{
+	return &o->own[(ino * 0x9E3779B97F4A7C15ULL) >> 52 & (OWN_SLOTS - 1)];
+}
+
+static const struct own_entry *lookup(struct owners *o, uint64_t ino, uint64_t now_ns)
+{
+	const struct own_entry *e = slot_of(o, ino);
+
+	if (e->ino != ino || now_ns - e->seen_ns > (e->pid ? KEEP_NS : MISS_NS))
+		return NULL;
+	return e;
+}
+
+static void remember(struct owners *o, uint64_t ino, uint32_t pid, const char *comm,
+		     uint64_t now_ns)
+{
+	struct own_entry *e = slot_of(o, ino);
+
+	e->ino = ino;
+	e->pid = pid;
+	e->seen_ns = now_ns;
+	memset(e->comm, 0, sizeof(e->comm));
+	if (comm)
+		memcpy(e->comm, comm, sizeof(e->comm));
+}
+
+/* A process that has exited has no /proc entry, or is a zombie waiting for its parent. */
+static bool pid_gone(struct owners *o, uint32_t pid, uint64_t now_ns)
+{
+	struct alive_entry *a = &o->alive[pid % ALIVE_SLOTS];
+	char path[48], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (a->pid == pid && now_ns - a->checked_ns < ALIVE_NS)
+		return a->gone;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	a->pid = pid;
+	a->checked_ns = now_ns;
+	a->gone = true;
+	if (n > 0) {
+		buf[n] = '\0';
+		/* "pid (comm) S ...": the comm may hold ')' itself, the state follows the last */
+		p = strrchr(buf, ')');
+		a->gone = !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	}
+	return a->gone;
+}
+
+/* One iter/task_file pass for the inodes in want; what it finds and misses is remembered. */
+static void walk(struct owners *o, const uint64_t *want, uint32_t n, uint64_t now_ns)
+{
+	void *data = NULL;
+	size_t len = 0;
+
+	o->walks++;
+	o->last_walk_ns = now_ns;
+	for (uint32_t i = 0; i < n; i++)
+		remember(o, want[i], 0, NULL, now_ns);
+	if (o->walk(o->ctx, want, n, &data, &len) == 0) {
+		for (size_t off = 0; off + sizeof(struct tw_hdr) <= len;) {
+			const struct tw_owner_rec *r = (const void *)((const char *)data + off);
+			int type = event__validate(r, len - off);
+
+			if (type < 0)
+				break;
+			off += r->hdr.size;
+			/* the lowest pid of a socket shared by a pre-forked server: its parent */
+			if (type == TW_REC_OWNER && r->pid) {
+				const struct own_entry *e = lookup(o, r->ino, now_ns);
+
+				if (!e || !e->pid || r->pid < e->pid)
+					remember(o, r->ino, r->pid, r->comm, now_ns);
+			}
+		}
+	}
+	free(data);
+}
+
+static void name_from_cache(struct owners *o, struct tw_holder_rec *h, uint64_t now_ns)
+{
+	const struct own_entry *e = lookup(o, h->ino, now_ns);
+
+	if (!e || !e->pid)
+		return;
+	h->owner.pid = e->pid;
+	memcpy(h->owner.comm, e->comm, sizeof(h->owner.comm));
+}
+
+void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
+{
+	uint32_t n = rec->bind.nholders < TW_SNAP_HOLDERS ? rec->bind.nholders : TW_SNAP_HOLDERS;
+	uint64_t want[TW_ITER_INOS];
+	uint32_t nwant = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_holder_rec *h = &rec->holders[i];
+
+		if (h->owner.pid || !h->ino || lookup(o, h->ino, now_ns))
+			continue;
+		want[nwant++] = h->ino;
+	}
+	if (nwant && now_ns - o->last_walk_ns >= WALK_GAP_NS)
+		walk(o, want, nwant, now_ns);
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_holder_rec *h = &rec->holders[i];
+
+		if (!h->owner.pid && h->ino)
+			name_from_cache(o, h, now_ns);
+		if (h->owner.pid && pid_gone(o, h->owner.pid, now_ns))
+			h->flags |= TW_HOLDER_OWNER_GONE;
+	}
+}

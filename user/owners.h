@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Names the processes that own the sockets a bind snapshot captured, by socket inode: one
+ * iter/task_file pass for the inodes not seen before, remembered, so a storm on one holder walks
+ * once. An owner named earlier whose process is gone is reported as exited, not dropped.
+ */
+#ifndef TWSCOPE_OWNERS_H
+#define TWSCOPE_OWNERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "twscope.h"
+
+struct owners;
+
+/*
+ * Runs one iter/task_file pass for these socket inodes: fills a malloc'd buffer of
+ * tw_owner_rec, one per process holding one of them. 0 or -errno.
+ */
+typedef int (*owners_walk_fn)(void *ctx, const uint64_t *inos, uint32_t n, void **data,
+			      size_t *len);
+
+struct owners *owners__new(owners_walk_fn walk, void *ctx);
+/* Fills in the owner of every holder the kernel left unnamed, and marks owners that exited. */
+void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
+/* Task file passes run so far. */
+uint64_t owners__walks(const struct owners *o);
+void owners__free(struct owners *o);
+
+#endif
