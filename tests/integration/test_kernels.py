@@ -137,6 +137,18 @@ def test_load_failure_says_why_in_one_line():
     check("failed to load BPF skeleton" not in p.stderr, "not libbpf's generic line: %r",
           p.stderr)
     check("missing: the kfunc bpf_rdonly_cast" in p.stderr, "names the feature: %r", p.stderr)
+    q = run_bin("--check", "--tw-reads", "direct")
+    check_eq(q.returncode, 1, "--check exit code with a path this kernel lacks")
+    check(re.search(r"^verdict: cannot run: loading the BPF programs failed.*bpf_rdonly_cast",
+                    q.stdout, re.M), "--check verdict: %r", q.stdout[-400:])
+
+
+def test_check_says_why_it_cannot_run():
+    p = run_bin("--check", preexec_fn=lambda: (os.setgroups([]), os.setgid(65534),
+                                                os.setuid(65534)))
+    check_eq(p.returncode, 1, "--check exit code as nobody")
+    check(re.search(r"^verdict: cannot run: needs root", p.stdout, re.M), "verdict: %r",
+          p.stdout[-300:])
 
 
 def test_both_read_paths_agree():
