@@ -112,6 +112,7 @@ bench:
 	$(Q)./scripts/deps.sh --bench
 	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
 	$(Q)python3 tests/bench/bench.py --binary ./twscope --churn $(OUTPUT)/churn
+	$(Q)python3 tests/bench/snapbench.py --binary ./twscope --churn $(OUTPUT)/churn
 
 $(OUTPUT)/churn: tests/bench/churn.c | $(OUTPUT)
 	$(call msg,CC,$@)

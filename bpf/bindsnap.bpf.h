@@ -161,7 +161,7 @@ static __always_inline void snap_fill(struct snap_walk *w, struct snap_scratch *
 				      __u64 skc, const struct tw_bind_view *v)
 {
 	struct tw_bind_rec *b = &s->out.bind;
-	struct tw_listener *lsn;
+	struct tw_proc *owner;
 	__u64 sock, left;
 
 	__builtin_memset(h, 0, sizeof(*h));
@@ -204,9 +204,9 @@ static __always_inline void snap_fill(struct snap_walk *w, struct snap_scratch *
 		h->ino = BPF_CORE_READ((struct socket *)sock, file, f_inode, i_ino);
 	if (v->state != TCP_LISTEN || !h->cookie)
 		return;
-	lsn = port_listener(b->hdr.netns, h->t.sport);
-	if (lsn && lsn->cookie == h->cookie) {
-		h->owner = lsn->owner;
+	owner = bpf_map_lookup_elem(&listen_owner, &h->cookie);
+	if (owner) {
+		h->owner = *owner;
 		h->flags |= TW_HOLDER_LISTEN_OWNER;
 	}
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Socket table walks, run by user space: the seed pass of iter/tcp adds the TIME_WAITs and
- * listeners that exist at start to the live map, and iter/task_file names the processes that
+ * listeners that exist at start to the live map, and iter/task names the processes that
  * own the sockets a bind snapshot captured. iter/tcp only sees the netns of the process that
  * creates the iterator.
  */
@@ -88,31 +88,64 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
-/* Names the owners: every socket file whose inode a snapshot captured, one record per process. */
-SEC("iter/task_file")
-int iter_task_file(struct bpf_iter__task_file *ctx)
+#define FD_WALK_MAX (1 << 16) /* descriptors looked at per process */
+
+struct fd_walk {
+	__u64 fds; /* the task's fd array */
+};
+
+/* Bit i: iter_args.inos[i] is open in the task being walked. In .bss rather than on the stack:
+ * the verifier tracks stack values exactly, and every combination of bits would be a state. */
+__u32 owner_found = 0;
+
+/* One descriptor: its file is read, never referenced, so a socket closed meanwhile goes. */
+static long fd_step(__u32 i, struct fd_walk *w)
+{
+	struct file *file = NULL;
+	struct inode *inode;
+	__u64 ino;
+
+	if (bpf_probe_read_kernel(&file, sizeof(file), (void *)(w->fds + (__u64)i * 8)) || !file)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	ino = BPF_CORE_READ(inode, i_ino);
+	for (int j = 0; j < TW_ITER_INOS; j++)
+		if (j < iter_args.ninos && iter_args.inos[j] == ino)
+			owner_found |= 1u << j;
+	return 0;
+}
+
+/*
+ * Names the owners of the socket inodes a snapshot captured: one record per process.
+ * iter/task_file would hold a reference to each file while it runs, so a socket its owner
+ * closes at that moment would live on until the walk moved past it, and could make another
+ * process's bind() fail: the descriptors are read here instead, and nothing is held.
+ */
+SEC("iter/task")
+int iter_task_owner(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
 	struct tw_owner_rec r = {};
-	__u64 ino;
-	bool found = false;
+	struct fd_walk w = {};
+	__u32 max;
 
-	if (!task || !file)
+	/* one pass per process: threads share the file table */
+	if (!task || task->pid != task->tgid || !iter_args.ninos)
 		return 0;
-	/* one record per process: threads share the file table */
-	if (task->pid != task->tgid || !bpf_sock_from_file(file))
+	w.fds = (__u64)BPF_CORE_READ(task, files, fdt, fd);
+	max = BPF_CORE_READ(task, files, fdt, max_fds);
+	if (!w.fds)
 		return 0;
-	ino = file->f_inode->i_ino;
-	for (int i = 0; i < TW_ITER_INOS; i++)
-		if (i < iter_args.ninos && iter_args.inos[i] == ino)
-			found = true;
-	if (!found)
+	owner_found = 0;
+	bpf_loop(max < FD_WALK_MAX ? max : FD_WALK_MAX, fd_step, &w, 0);
+	if (!owner_found)
 		return 0;
 	r.hdr.type = TW_REC_OWNER;
 	r.hdr.size = sizeof(r);
-	r.ino = ino;
 	r.pid = task->tgid;
+	r.found = owner_found;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;

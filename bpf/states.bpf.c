@@ -164,16 +164,17 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 		struct tw_listen_key lk = { .netns = netns, .port = sk->__sk_common.skc_num };
 		struct tw_listener *lsn = bpf_map_lookup_elem(&listen_ports, &lk), fresh = {};
 
+		__u64 cookie = bpf_get_socket_cookie((void *)sk);
+
 		/* a port listened on again keeps its counter slot; the owner is the newest */
 		if (lsn) {
 			proc_current(&lsn->owner);
-			lsn->cookie = bpf_get_socket_cookie((void *)sk);
 		} else {
 			proc_current(&fresh.owner);
 			fresh.slot = TW_NO_SLOT;
-			fresh.cookie = bpf_get_socket_cookie((void *)sk);
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
+		bpf_map_update_elem(&listen_owner, &cookie, lsn ? &lsn->owner : &fresh.owner, 0);
 	} else if (tw_close) {
 		fin_to_close(sk, known);
 	}

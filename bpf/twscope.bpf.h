@@ -54,7 +54,6 @@ struct tw_listener {
 	struct tw_proc owner; /* uid only when seeded at start: no process named yet */
 	__u32 slot;	      /* counters of the port's side local, TW_NO_SLOT until needed */
 	__u32 pad;
-	__u64 cookie; /* the listening socket's: names the owner of a holder in a bind snapshot */
 };
 
 /* A plain hash: an LRU lookup writes its reference bit, and each TIME_WAIT looks up here. */
@@ -64,6 +63,17 @@ struct {
 	__type(key, struct tw_listen_key);
 	__type(value, struct tw_listener);
 } listen_ports SEC(".maps") __weak;
+
+/*
+ * Who called listen() on a socket, by socket cookie: a bind snapshot names a listening holder
+ * from it even when the process is gone. LRU: only listeners long replaced fall out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tw_proc);
+} listen_owner SEC(".maps") __weak;
 
 /* Atomic even per CPU: a softirq program can interrupt a process-context one on this CPU. */
 static __always_inline void total_add(__u32 idx, __u64 n)

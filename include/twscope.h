@@ -220,12 +220,12 @@ struct tw_snap_rec {
 	struct tw_holder_rec holders[TW_SNAP_HOLDERS];
 };
 
-/* One open socket file of a task, written by the iter/task_file program. */
+/* A process that has open some of the socket inodes asked for (iter_args.inos). */
 struct tw_owner_rec {
 	struct tw_hdr hdr;
-	__u64 ino;
+	__u64 pad;
 	__u32 pid;
-	__u32 pad;
+	__u32 found; /* bit i: it holds iter_args.inos[i] */
 	char comm[TW_COMM_LEN];
 };
 
@@ -309,7 +309,7 @@ struct tw_learned {
 #define TW_ITER_INOS TW_SNAP_HOLDERS
 
 struct tw_iter_args {
-	__u64 inos[TW_ITER_INOS]; /* iter/task_file: the socket inodes to name owners of */
+	__u64 inos[TW_ITER_INOS]; /* iter/task: the socket inodes to name owners of */
 	__u32 ninos;
 	__u8 want_tw_seed; /* iter/tcp: seed the live TIME_WAIT map */
 	__u8 pad[3];

@@ -269,6 +269,18 @@ static void hint_time_wait(struct hint *h, const struct diag_input *in, const st
 	}
 }
 
+/* SO_REUSEPORT shares a port only between sockets of one owner: say so rather than suggest it. */
+static void hint_reuseport(struct hint *h, const struct diag_input *in, const struct diag_sock *s,
+			   const char *what)
+{
+	if (in->uid != s->uid)
+		hint_add(h, "; SO_REUSEPORT cannot help: both sockets must belong to one user, and "
+			    "these are uid %u (new) and uid %u (holder)",
+			 in->uid, s->uid);
+	else
+		hint_add(h, "; %s", what);
+}
+
 static void hint_listen(struct hint *h, const struct diag_input *in, const struct diag_result *r)
 {
 	const struct diag_sock *s = r->holders[0];
@@ -278,17 +290,12 @@ static void hint_listen(struct hint *h, const struct diag_input *in, const struc
 	if (r->holders_total > 1)
 		hint_add(h, " and %zu more", r->holders_total - 1);
 	hint_overlap(h, in, s);
-	if (in->reuseport && s->reuseport && in->uid != s->uid)
-		hint_add(h,
-			 "; both set SO_REUSEPORT but the owners differ (uid %u vs %u): run both "
-			 "as one user",
-			 in->uid, s->uid);
-	else if (in->call == TW_CALL_LISTEN && in->reuseaddr && s->reuseaddr)
-		hint_add(h, "; SO_REUSEADDR let both bind() but only one socket may listen(): set "
-			    "SO_REUSEPORT on both to share the port");
+	if (in->call == TW_CALL_LISTEN && in->reuseaddr && s->reuseaddr)
+		hint_add(h, "; SO_REUSEADDR let both bind() but only one socket may listen()");
 	else
 		hint_add(h, "; stop it or use another port (SO_REUSEADDR does not help against a "
-			    "listener; SO_REUSEPORT on both sockets of one user shares the port)");
+			    "listener)");
+	hint_reuseport(h, in, s, "set SO_REUSEPORT on both sockets to share the port");
 }
 
 static void hint_bound(struct hint *h, const struct diag_input *in, const struct diag_result *r)
@@ -300,8 +307,8 @@ static void hint_bound(struct hint *h, const struct diag_input *in, const struct
 	if (r->holders_total > 1)
 		hint_add(h, " and %zu more", r->holders_total - 1);
 	hint_overlap(h, in, s);
-	hint_add(h, "; close it, or set SO_REUSEADDR on both sockets (or SO_REUSEPORT on both, "
-		    "same user)");
+	hint_add(h, "; close it, or set SO_REUSEADDR on both sockets");
+	hint_reuseport(h, in, s, "SO_REUSEPORT on both also shares the port");
 }
 
 static void hint_connected(struct hint *h, const struct diag_input *in, const struct diag_result *r)
@@ -366,9 +373,9 @@ static void hint_ephemeral(struct hint *h, const struct diag_input *in, const st
 		hint_add(h, ", %zu in other states", r->holders_total - r->by_state[ST_TIME_WAIT]);
 	if (in->k_ports_bound)
 		hint_add(h,
-			 ", %u ports taken by bind() before connect() (set "
+			 ", %u port%s taken by bind() before connect() (set "
 			 "IP_BIND_ADDRESS_NO_PORT there)",
-			 in->k_ports_bound);
+			 in->k_ports_bound, in->k_ports_bound == 1 ? "" : "s");
 	hint_add(h, " (");
 	hint_range(h, in);
 	hint_add(h, "); pool connections, widen %s",

@@ -489,8 +489,9 @@ static void holder_line(struct buf *b, const struct diag_sock *s)
 	if (s->flags & TW_HOLDER_BIND_PORT)
 		buf__puts(b, " (port taken by bind())");
 	if (s->expires_in_ms >= 0) {
-		buf__puts(b, ", frees in ");
+		buf__putc(b, ' ');
 		put_duration(b, s->expires_in_ms);
+		buf__puts(b, " left");
 	}
 }
 

@@ -383,7 +383,7 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
-	bpf_program__set_autoattach(l->skel->progs.iter_task_file, false);
+	bpf_program__set_autoattach(l->skel->progs.iter_task_owner, false);
 	/* the backup for skipped transitions matters only when they name owners or are events */
 	if (!(cfg->events & TW_EV_STATE) && !cfg->pid) {
 		bpf_program__set_autoload(l->skel->progs.handle_set_state_nested, false);
@@ -442,7 +442,7 @@ struct tw_iter_args *loader__iter_args(struct loader *l)
 int loader__iter(struct loader *l, int which, void **data, size_t *len)
 {
 	struct bpf_program *prog =
-		which == LOADER_ITER_TCP ? l->skel->progs.iter_tcp : l->skel->progs.iter_task_file;
+		which == LOADER_ITER_TCP ? l->skel->progs.iter_tcp : l->skel->progs.iter_task_owner;
 	struct bpf_link **link = &l->iter_links[which == LOADER_ITER_TCP ? 0 : 1];
 	size_t cap = 16384, n = 0;
 	char *buf = NULL, *p;

@@ -44,7 +44,7 @@ struct loader {
 	size_t ctr_len;
 	const struct tw_port_key *keys; /* the key of each slot, mapped read-only */
 	size_t keys_len;
-	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task_file: made on first use */
+	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task: made on first use */
 	struct bpf_link *exit_links[LOADER_EXIT_TPS];
 	struct tw_features feat;
 	bool direct;		  /* the tw is read with direct loads (else BPF_CORE_READ) */
@@ -75,6 +75,6 @@ int loader__iter(struct loader *l, int which, void **data, size_t *len);
 struct tw_iter_args *loader__iter_args(struct loader *l);
 void loader__free(struct loader *l);
 
-enum { LOADER_ITER_TCP, LOADER_ITER_TASK_FILE };
+enum { LOADER_ITER_TCP, LOADER_ITER_OWNERS };
 
 #endif

@@ -109,8 +109,10 @@ static void dispatch(void *ctx, void *data)
 {
 	struct app *a = ctx;
 
-	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR)
+	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR) {
+		owners__mark_gone(a->owners, data, now_ns());
 		bindwatch__add(a->bw, data, now_ns());
+	}
 	else if (a->o.json)
 		event__json(&a->rc, data, NULL, 1, &a->out);
 	else
@@ -119,7 +121,7 @@ static void dispatch(void *ctx, void *data)
 		out_flush(a);
 }
 
-/* iter/task_file for the owners of these socket inodes. */
+/* The owner pass (iter/task) for these socket inodes. */
 static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data, size_t *len)
 {
 	struct app *a = ctx;
@@ -130,7 +132,7 @@ static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 	n = n < TW_ITER_INOS ? n : TW_ITER_INOS;
 	memcpy(args->inos, inos, n * sizeof(*inos));
 	args->ninos = n;
-	ret = loader__iter(&a->l, LOADER_ITER_TASK_FILE, data, len);
+	ret = loader__iter(&a->l, LOADER_ITER_OWNERS, data, len);
 	memset(args, 0, sizeof(*args));
 	return ret;
 }

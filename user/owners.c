@@ -114,7 +114,7 @@ static bool pid_gone(struct owners *o, uint32_t pid, uint64_t now_ns)
 	return a->gone;
 }
 
-/* One iter/task_file pass for the inodes in want; what it finds and misses is remembered. */
+/* One owner pass for the inodes in want; what it finds and misses is remembered. */
 static void walk(struct owners *o, const uint64_t *want, uint32_t n, uint64_t now_ns)
 {
 	void *data = NULL;
@@ -132,12 +132,18 @@ static void walk(struct owners *o, const uint64_t *want, uint32_t n, uint64_t no
 			if (type < 0)
 				break;
 			off += r->hdr.size;
-			/* the lowest pid of a socket shared by a pre-forked server: its parent */
-			if (type == TW_REC_OWNER && r->pid) {
-				const struct own_entry *e = lookup(o, r->ino, now_ns);
+			if (type != TW_REC_OWNER || !r->pid)
+				continue;
+			for (uint32_t i = 0; i < n; i++) {
+				const struct own_entry *e;
 
+				if (!(r->found & (1u << i)))
+					continue;
+				/* of a socket shared by pre-forked servers, the lowest pid: the
+				 * parent */
+				e = lookup(o, want[i], now_ns);
 				if (!e || !e->pid || r->pid < e->pid)
-					remember(o, r->ino, r->pid, r->comm, now_ns);
+					remember(o, want[i], r->pid, r->comm, now_ns);
 			}
 		}
 	}
@@ -174,6 +180,16 @@ void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
 
 		if (!h->owner.pid && h->ino)
 			name_from_cache(o, h, now_ns);
+	}
+}
+
+void owners__mark_gone(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
+{
+	uint32_t n = rec->bind.nholders < TW_SNAP_HOLDERS ? rec->bind.nholders : TW_SNAP_HOLDERS;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_holder_rec *h = &rec->holders[i];
+
 		if (h->owner.pid && pid_gone(o, h->owner.pid, now_ns))
 			h->flags |= TW_HOLDER_OWNER_GONE;
 	}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Names the processes that own the sockets a bind snapshot captured, by socket inode: one
- * iter/task_file pass for the inodes not seen before, remembered, so a storm on one holder walks
- * once. An owner named earlier whose process is gone is reported as exited, not dropped.
+ * iter/task pass over the descriptors for the inodes not seen before, remembered, so a storm on one
+ * holder walks once. An owner named earlier whose process is gone is reported as exited, not
+ * dropped.
  */
 #ifndef TWSCOPE_OWNERS_H
 #define TWSCOPE_OWNERS_H
@@ -14,15 +15,17 @@
 struct owners;
 
 /*
- * Runs one iter/task_file pass for these socket inodes: fills a malloc'd buffer of
- * tw_owner_rec, one per process holding one of them. 0 or -errno.
+ * Runs one owner pass for these socket inodes (at most TW_ITER_INOS): fills a malloc'd buffer
+ * of tw_owner_rec, one per process holding some of them. 0 or -errno.
  */
 typedef int (*owners_walk_fn)(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 			      size_t *len);
 
 struct owners *owners__new(owners_walk_fn walk, void *ctx);
-/* Fills in the owner of every holder the kernel left unnamed, and marks owners that exited. */
+/* Fills in the owner of every holder the kernel left unnamed: call it as the record arrives. */
 void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
+/* Marks the owners whose process has exited since: call it when the failure is explained. */
+void owners__mark_gone(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
 /* Task file passes run so far. */
 uint64_t owners__walks(const struct owners *o);
 void owners__free(struct owners *o);

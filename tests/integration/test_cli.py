@@ -77,8 +77,7 @@ def prog_ids(pid):
 def test_sigterm_detaches_cleanly():
     with Agent("-e", "all") as agent:
         ids = prog_ids(agent.p.pid)
-        # set_state (2 with -e all), timer (3), flush, 2 iterators, the syscall exits
-        check(len(ids) >= 9, "the agent holds its programs: %r", ids)
+        check(len(ids) >= 8, "the agent holds its programs: %r", ids)
         agent.p.terminate()
         agent.p.wait(15)
         check_eq(agent.p.returncode, 0, "exit code on SIGTERM")

@@ -273,8 +273,22 @@ static void test_listen_reuseport_uid(void **state)
 	assert_true(diag__conflicts(&in, &s));
 	run(&in, &s, 1, &r);
 	assert_int_equal(r.cause, CAUSE_LISTEN);
-	/* the hint has to explain why SO_REUSEPORT on both did not help */
-	assert_hint_has(&r, "uid 1000 vs 0");
+	/* the hint has to explain why SO_REUSEPORT on both did not help, and not suggest it */
+	assert_hint_has(&r, "both sockets must belong to one user");
+	assert_hint_has(&r, "uid 1000 (new) and uid 0 (holder)");
+	assert_hint_lacks(&r, "set SO_REUSEPORT");
+	/* nor is it suggested when only one side set it, across users */
+	in.reuseport = false;
+	run(&in, &s, 1, &r);
+	assert_hint_lacks(&r, "set SO_REUSEPORT");
+	assert_hint_has(&r, "one user");
+	s.state = ST_CLOSE;
+	run(&in, &s, 1, &r);
+	assert_int_equal(r.cause, CAUSE_BOUND);
+	assert_hint_lacks(&r, "SO_REUSEPORT on both");
+	assert_hint_has(&r, "one user");
+	s.state = ST_LISTEN;
+	in.reuseport = true;
 	/* only one side with SO_REUSEPORT never shares */
 	s.uid = UID;
 	in.reuseport = false;
@@ -1027,6 +1041,127 @@ static void test_input_from_rec(void **state)
 	assert_int_equal(in.nsocks, 0);
 }
 
+/* ---- from a kernel snapshot: exact counts beyond the holders captured ---- */
+
+/* 1000 TIME_WAITs counted, 16 captured: the totals, cause and time left are the kernel's. */
+static void test_kernel_counts_cover_the_uncaptured(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "127.0.0.1", PORT);
+	struct diag_sock socks[DIAG_MAX_HOLDERS];
+	struct diag_result r;
+
+	for (size_t i = 0; i < DIAG_MAX_HOLDERS; i++) {
+		socks[i] = tcp_sock("127.0.0.1", ST_TIME_WAIT);
+		socks[i].expires_in_ms = 1000;
+	}
+	in.snap_flags = TW_SNAP_TAKEN;
+	in.k_total = 1001;
+	in.k_by_state[ST_TIME_WAIT] = 1000;
+	in.k_by_state[ST_LISTEN] = 1; /* walked, not captured: it still decides the cause */
+	in.k_tw_noreuse = 1000;
+	in.k_tw_last_ms = 59000;
+	run(&in, socks, DIAG_MAX_HOLDERS, &r);
+	assert_int_equal(r.holders_total, 1001);
+	assert_int_equal(r.nholders, DIAG_MAX_HOLDERS);
+	assert_int_equal(r.by_state[ST_TIME_WAIT], 1000);
+	assert_int_equal(r.cause, CAUSE_LISTEN);
+	in.k_by_state[ST_LISTEN] = 0;
+	in.k_total = 1000;
+	run(&in, socks, DIAG_MAX_HOLDERS, &r);
+	assert_int_equal(r.cause, CAUSE_TIME_WAIT);
+	assert_hint_has(&r, "held by 1000 TIME_WAIT sockets");
+	assert_hint_has(&r, "frees in 59 s");
+	in.snap_flags |= TW_SNAP_PARTIAL;
+	run(&in, socks, DIAG_MAX_HOLDERS, &r);
+	assert_hint_has(&r, "lower bounds");
+}
+
+/* The kernel refused the port, yet nothing it walked conflicts: say exactly that. */
+static void test_kernel_refused_no_conflict_found(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "127.0.0.1", PORT);
+	struct diag_result r;
+
+	in.snap_flags = TW_SNAP_TAKEN;
+	in.k_on_port = 2;
+	run(&in, NULL, 0, &r);
+	assert_int_equal(r.cause, CAUSE_UNKNOWN);
+	assert_hint_has(&r, "of the 2 sockets on it");
+	in.snap_flags = TW_SNAP_SKIPPED;
+	run(&in, NULL, 0, &r);
+	assert_hint_has(&r, "not read");
+}
+
+/* Whose socket it is: named, exited, none (TIME_WAIT, orphan), or not found; never guessed. */
+static void test_owner_claims(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "127.0.0.1", PORT);
+	struct diag_sock s = owned(tcp_sock("127.0.0.1", ST_LISTEN), 1234, "python3");
+	struct diag_result r;
+
+	s.owner_exited = true;
+	run(&in, &s, 1, &r);
+	assert_hint_has(&r, "python3 (pid 1234, which has exited)");
+	s = tcp_sock("127.0.0.1", ST_CLOSE);
+	run(&in, &s, 1, &r);
+	assert_hint_has(&r, "could not be named");
+	assert_hint_lacks(&r, "no process holds");
+	s.flags = TW_HOLDER_ORPHAN;
+	s.state = ST_FIN_WAIT1;
+	run(&in, &s, 1, &r);
+	assert_hint_has(&r, "no process holds any more");
+}
+
+/* 6.1's bhash2 misses an AF_INET6 ::ffff:0.0.0.0 holder of a specific v4-mapped bind. */
+static void test_rules_of_6_1_v4_mapped_any(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "::ffff:127.0.0.1", PORT);
+	struct diag_sock s = tcp_sock("::ffff:0.0.0.0", ST_LISTEN);
+
+	assert_true(diag__conflicts(&in, &s));
+	in.snap_flags = TW_SNAP_RULES_61;
+	assert_false(diag__conflicts(&in, &s));
+	/* the same holder as AF_INET 0.0.0.0 is found on 6.1 too */
+	s = tcp_sock("0.0.0.0", ST_LISTEN);
+	assert_true(diag__conflicts(&in, &s));
+}
+
+/* connect() exhaustion: the socket's own IP_LOCAL_PORT_RANGE, ports bind() took, reserved ones. */
+static void test_connect_exhausted_own_range(void **state)
+{
+	struct diag_input in = connect_in("127.0.0.1", "0.0.0.0", 0);
+	struct diag_sock socks[] = {
+		conn_sock("127.0.0.1", 40000, "127.0.0.1", ST_TIME_WAIT),
+		sock_at(IPPROTO_TCP, "0.0.0.0", 40001, ST_CLOSE), /* bind() took it */
+		sock_at(IPPROTO_TCP, "0.0.0.0", 40002, ST_CLOSE), /* not flagged: connect may share */
+	};
+	struct diag_result r;
+
+	socks[1].flags = TW_HOLDER_BIND_PORT;
+	in.port_lo = 40000;
+	in.port_hi = 40002;
+	in.sys_lo = 32768;
+	in.sys_hi = 60999;
+	in.snap_flags = TW_SNAP_TAKEN | TW_SNAP_SOCK_RANGE;
+	in.k_total = 2;
+	in.k_by_state[ST_TIME_WAIT] = 1;
+	in.k_by_state[ST_CLOSE] = 1;
+	in.k_ports_bound = 1;
+	in.k_ports_reserved = 1;
+	run(&in, socks, 3, &r);
+	assert_int_equal(r.cause, CAUSE_EPHEMERAL_EXHAUSTED);
+	assert_int_equal(r.nholders, 2);
+	assert_hint_has(&r, "the socket's IP_LOCAL_PORT_RANGE within net.ipv4.ip_local_port_range "
+			    "32768-60999");
+	assert_hint_has(&r, "widen the socket's IP_LOCAL_PORT_RANGE");
+	assert_hint_has(&r, "1 port taken by bind() before connect()");
+	assert_hint_has(&r, "IP_BIND_ADDRESS_NO_PORT");
+	assert_hint_has(&r, "1 of them in ip_local_reserved_ports");
+	in.snap_flags = TW_SNAP_TAKEN;
+	run(&in, socks, 3, &r);
+	assert_hint_has(&r, "widen net.ipv4.ip_local_port_range");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1066,6 +1201,11 @@ int main(void)
 		cmocka_unit_test(test_hint_comm_control_bytes),
 		cmocka_unit_test(test_cause_names),
 		cmocka_unit_test(test_input_from_rec),
+		cmocka_unit_test(test_kernel_counts_cover_the_uncaptured),
+		cmocka_unit_test(test_kernel_refused_no_conflict_found),
+		cmocka_unit_test(test_owner_claims),
+		cmocka_unit_test(test_rules_of_6_1_v4_mapped_any),
+		cmocka_unit_test(test_connect_exhausted_own_range),
 	};
 
 	return cmocka_run_group_tests_name("diag", tests, NULL, NULL);
