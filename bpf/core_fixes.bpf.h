@@ -183,16 +183,27 @@ static __always_inline const struct udp_table *udp_table_of(const struct sock *s
 }
 
 /*
- * IP_LOCAL_PORT_RANGE (6.3, "inet: Add IP_LOCAL_PORT_RANGE socket option") stored
- * struct { u16 lo, hi; }; 6.8 made it a u32 hi << 16 | lo, read with READ_ONCE(): on a
- * little-endian host the same 4 bytes, lo in the low half. 0 when unset.
+ * IP_LOCAL_PORT_RANGE (6.3, "inet: Add IP_LOCAL_PORT_RANGE socket option", in Debian's 6.1 too)
+ * stored struct { u16 lo, hi; }; 6.8 made it a u32 hi << 16 | lo, read with READ_ONCE(): on a
+ * little-endian host the same 4 bytes, lo in the low half. 0 when unset. A field of the other
+ * type does not "exist" for CO-RE: each layout is asked by its own flavour.
  */
+struct inet_sock___lpr16 {
+	struct {
+		__u16 lo;
+		__u16 hi;
+	} local_port_range;
+} __attribute__((preserve_access_index));
+
 static __always_inline __u32 sock_port_range(const struct sock *sk)
 {
+	const struct inet_sock___lpr16 *o = (const void *)sk;
 	__u32 r = 0;
 
 	if (bpf_core_field_exists(((struct inet_sock *)sk)->local_port_range))
 		bpf_core_read(&r, sizeof(r), &((struct inet_sock *)sk)->local_port_range);
+	else if (bpf_core_field_exists(o->local_port_range))
+		bpf_core_read(&r, sizeof(r), &o->local_port_range);
 	return r;
 }
 
