@@ -315,4 +315,44 @@ struct tw_iter_args {
 	__u8 pad[3];
 };
 
+/*
+ * Ephemeral port use, counted by one walk of the whole bind hash per interval (census.bpf.c):
+ * per destination of outgoing connections, and per network namespace.
+ */
+#define TW_DEST_SAMPLES 4
+
+struct tw_dest_key {
+	__u64 netns_cookie; /* never reused, unlike the inode */
+	__u32 netns;	    /* inode, for outputs */
+	__u16 family;
+	__u16 port;		/* remote port */
+	__u8 addr[TW_ADDR_LEN]; /* remote address */
+};
+
+struct tw_dest_use {
+	__u32 in_use; /* sockets toward it from a port of the ephemeral range, TIME_WAITs included
+		       */
+	__u32 time_wait;	    /* of those, TIME_WAITs */
+	__u64 ino[TW_DEST_SAMPLES]; /* some of its sockets, to name their owners; 0 = none */
+};
+
+struct tw_netns_ports {
+	__u32 netns;
+	__u32 ports_bound;    /* ports of the range taken by bind(): connect() cannot share them */
+	__u32 ports_reserved; /* of the range, in ip_local_reserved_ports */
+	__u16 lo;	      /* net.ipv4.ip_local_port_range */
+	__u16 hi;
+	__u8 tw_reuse; /* net.ipv4.tcp_tw_reuse */
+	__u8 pad[7];
+	__u64 bound_ino[TW_DEST_SAMPLES]; /* some sockets on bind()-taken ports */
+};
+
+/* What one census run did, in its .bss. */
+struct tw_census_stats {
+	__u64 buckets;
+	__u64 sockets;
+	__u32 partial; /* ran out of steps: the counts are lower bounds */
+	__u32 full;    /* a map had no room for a destination or a netns */
+};
+
 #endif

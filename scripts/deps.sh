@@ -4,7 +4,7 @@
 # `--vmtest` what `make vmtest` boots Debian's kernels with.
 set -eu
 
-build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev make gcc"
+build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
 runtime="iproute2"
 test="libcmocka-dev python3 tmux prometheus procps"
 bench="libbpf-tools linux-perf"

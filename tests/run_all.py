@@ -20,8 +20,11 @@ def unit(binaries):
         n_bad = int(bad.group(1)) if bad else (0 if p.returncode == 0 else 1)
         passed += n_ok
         failed += n_bad
-        print("%s %-40s %d passed, %d failed" % ("PASS" if not n_bad else "FAIL",
-                                                os.path.basename(b), n_ok, n_bad), flush=True)
+        name = os.path.basename(b)
+        if os.path.basename(os.path.dirname(os.path.dirname(b))) == "asan":
+            name = "asan/" + name  # the same test built with the sanitizers
+        print("%s %-40s %d passed, %d failed" % ("PASS" if not n_bad else "FAIL", name, n_ok,
+                                                n_bad), flush=True)
         if n_bad:
             print("\n".join(l for l in out.splitlines() if "FAIL" in l or "ERROR" in l
                             or "Failure" in l or "assert" in l.lower()))

@@ -23,6 +23,7 @@ enum {
 	OPT_HOOKS_ONLY,
 	OPT_CHECK,
 	OPT_TW_READS,
+	OPT_PRESSURE,
 };
 
 static const struct argp_option options[] = {
@@ -42,6 +43,8 @@ static const struct argp_option options[] = {
 	  0 },
 	{ "top", OPT_TOP, "N", 0, "timeline and metrics rows before \"other\" (default 20)", 0 },
 	{ "window", OPT_WINDOW, "SECS", 0, "timeline history kept per port (default 3600)", 0 },
+	{ "pressure", OPT_PRESSURE, "PCT", 0,
+	  "port_pressure when a destination uses PCT% of its ephemeral ports (default 80)", 0 },
 	{ "ringbuf", OPT_RINGBUF, "KB", 0, "ring buffer size (default 4096, a power of two)", 0 },
 	{ "max-tw", OPT_MAX_TW, "N", 0, "TIME_WAIT sockets tracked at once (default 131072)", 0 },
 	{ "bench-hooks-only", OPT_HOOKS_ONLY, NULL, OPTION_HIDDEN,
@@ -270,6 +273,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			return fail(ps, "bad --top '%s': expected a number from 1 to 1000", arg);
 		o->top = v;
 		break;
+	case OPT_PRESSURE:
+		if (parse_uint(arg, 11, 100, &v))
+			return fail(ps, "bad --pressure '%s': expected a percentage from 11 to 100",
+				    arg);
+		o->pressure_pct = v;
+		break;
 	case OPT_WINDOW:
 		if (parse_uint(arg, 10, 86400, &v))
 			return fail(ps, "bad --window '%s': expected seconds from 10 to 86400",
@@ -344,6 +353,7 @@ static void defaults(struct tw_opts *o)
 	o->interval_s = 10;
 	o->top = 20;
 	o->window_s = 3600;
+	o->pressure_pct = 80;
 	o->ringbuf_kb = 4096;
 	o->max_tw = 1 << 18;
 }

@@ -35,8 +35,9 @@ struct tw_opts {
 	const char *log_path;
 	const char *prom_path;
 	const char *metrics_addr;
-	unsigned int top;      /* timeline rows before "other" */
-	unsigned int window_s; /* timeline history */
+	unsigned int top;	   /* timeline rows before "other" */
+	unsigned int window_s;	   /* timeline history */
+	unsigned int pressure_pct; /* port_pressure level, percent of a destination's ports */
 	unsigned int ringbuf_kb;
 	unsigned int max_tw; /* live TIME_WAIT table slots, a power of two */
 	bool hooks_only;     /* hidden, for the bench: programs attached but returning at once */

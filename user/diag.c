@@ -274,8 +274,9 @@ static void hint_reuseport(struct hint *h, const struct diag_input *in, const st
 			   const char *what)
 {
 	if (in->uid != s->uid)
-		hint_add(h, "; SO_REUSEPORT cannot help: both sockets must belong to one user, and "
-			    "these are uid %u (new) and uid %u (holder)",
+		hint_add(h,
+			 "; SO_REUSEPORT cannot help: both sockets must belong to one user, and "
+			 "these are uid %u (new) and uid %u (holder)",
 			 in->uid, s->uid);
 	else
 		hint_add(h, "; %s", what);

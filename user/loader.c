@@ -382,6 +382,7 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	l->skel->rodata->nr_sendto = SYS_sendto;
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
+	bpf_program__set_autoattach(l->skel->progs.census_run, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_owner, false);
 	/* the backup for skipped transitions matters only when they name owners or are events */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "agg.h"
 #include "bindwatch.h"
+#include "census.h"
 #include "check.h"
 #include "cli.h"
 #include "event.h"
@@ -26,7 +27,10 @@
 #include "logfile.h"
 #include "metrics_http.h"
 #include "netns.h"
+#include "outfile.h"
 #include "owners.h"
+#include "ports.h"
+#include "privs.h"
 #include "prom.h"
 #include "reorder.h"
 #include "report.h"
@@ -45,10 +49,14 @@ struct app {
 	struct buf out;
 	struct reorder *ro;
 	struct owners *owners;
+	struct census cen;
+	struct ports *ports;
+	bool census_failed;
 	struct bindwatch *bw;
 	struct agg *agg;
 	struct logfile *log;
 	struct prom *prom;
+	struct outfile *prom_out;
 	struct metrics_http *http;
 	struct port_row *rows;
 	bool utf8;
@@ -112,8 +120,7 @@ static void dispatch(void *ctx, void *data)
 	if (((const struct tw_hdr *)data)->type == TW_REC_BIND_ERR) {
 		owners__mark_gone(a->owners, data, now_ns());
 		bindwatch__add(a->bw, data, now_ns());
-	}
-	else if (a->o.json)
+	} else if (a->o.json)
 		event__json(&a->rc, data, NULL, 1, &a->out);
 	else
 		event__text(&a->rc, data, NULL, 1, &a->out);
@@ -203,7 +210,7 @@ static void sample(struct app *a, uint64_t now)
 
 static void render_metrics(struct app *a, struct buf *out)
 {
-	struct prom_input in = { .agg = a->agg };
+	struct prom_input in = { .agg = a->agg, .ports = a->ports };
 	struct totals t;
 
 	read_totals(a, &t);
@@ -218,24 +225,104 @@ static void render_metrics(struct app *a, struct buf *out)
 }
 
 /* The HTTP endpoint serves what was rendered at the last sample; the file follows the interval. */
-static void publish_metrics(struct app *a, bool file)
+static int publish_metrics(struct app *a, bool file)
 {
 	struct buf text = {};
-	int ret;
+	int ret = 0;
 
-	if (!a->http && !(file && a->o.prom_path))
-		return;
+	if (!a->http && !(file && a->prom_out))
+		return 0;
 	render_metrics(a, &text);
 	if (a->http)
 		metrics_http__set(a->http, text.data, text.len);
-	if (file && a->o.prom_path) {
-		ret = prom__write_file(a->o.prom_path, text.data, text.len);
+	if (file && a->prom_out) {
+		ret = outfile__replace(a->prom_out, text.data, text.len);
 		if (ret && !a->prom_failed)
 			p_err("writing %s failed: %s (will retry every interval)", a->o.prom_path,
 			      strerror(-ret));
 		a->prom_failed = ret != 0;
 	}
 	buf__free(&text);
+	return ret;
+}
+
+/* The destinations the filters let through (netns, family, remote port). */
+static size_t census_filter(struct app *a)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < a->cen.n; i++) {
+		const struct tw_dest_key *k = &a->cen.keys[i];
+		bool port_ok = !a->o.nports;
+
+		for (int p = 0; p < a->o.nports && !port_ok; p++)
+			port_ok = a->o.ports[p] == k->port;
+		if ((a->o.netns && k->netns != a->o.netns) ||
+		    (a->o.family && k->family != a->o.family) || !port_ok)
+			continue;
+		a->cen.keys[keep] = *k;
+		a->cen.uses[keep++] = a->cen.uses[i];
+	}
+	return keep;
+}
+
+/* Each process once, in place; returns how many. */
+static size_t unique_procs(struct tw_proc *p, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		bool dup = !p[j].pid;
+
+		for (size_t m = 0; m < k && !dup; m++)
+			dup = p[m].pid == p[j].pid;
+		if (!dup)
+			p[k++] = p[j];
+	}
+	return k;
+}
+
+/* Each interval: the ephemeral ports in use per destination, and pressure that changed. */
+static void census_tick(struct app *a, uint64_t now)
+{
+	const struct dest_row *crossed[64];
+	size_t n;
+	int ret = census__run(&a->cen, &a->l);
+
+	if (ret) {
+		if (!a->census_failed)
+			p_err("the ephemeral port census failed: %s", strerror(-ret));
+		a->census_failed = true;
+		return;
+	}
+	a->census_failed = false;
+	if (ports__update(a->ports, a->cen.keys, a->cen.uses, census_filter(a), a->cen.ns,
+			  a->cen.nns))
+		return;
+	if (!(a->o.events & TW_EV_BIND))
+		return;
+	n = ports__crossed(a->ports, crossed, 64);
+	for (size_t i = 0; i < n; i++) {
+		const struct netns_ports *ns;
+		size_t nns = ports__netns(a->ports, &ns);
+		/* the destination's sampled sockets, then the netns's on bind()-taken ports: one
+		 * pass */
+		uint64_t inos[2 * TW_DEST_SAMPLES] = {};
+		struct tw_proc found[2 * TW_DEST_SAMPLES];
+		size_t nowners, nbound;
+
+		for (size_t j = 0; j < TW_DEST_SAMPLES; j++)
+			inos[j] = crossed[i]->ino[j];
+		for (size_t j = 0; j < nns; j++)
+			if (ns[j].cookie == crossed[i]->key.netns_cookie)
+				for (size_t m = 0; m < TW_DEST_SAMPLES; m++)
+					inos[TW_DEST_SAMPLES + m] = ns[j].p.bound_ino[m];
+		owners__lookup(a->owners, inos, 2 * TW_DEST_SAMPLES, found, now);
+		nowners = unique_procs(found, TW_DEST_SAMPLES);
+		nbound = unique_procs(found + TW_DEST_SAMPLES, TW_DEST_SAMPLES);
+		report__pressure(&a->rc, now, crossed[i], found, nowners, found + TW_DEST_SAMPLES,
+				 nbound, a->o.json, &a->out);
+	}
 }
 
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
@@ -244,13 +331,15 @@ static void interval_report(struct app *a, uint64_t now)
 	struct buf line = {};
 	struct totals t;
 
+	census_tick(a, now);
 	read_totals(a, &t);
 	if (a->o.json || a->log)
-		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, &line);
+		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, a->ports,
+				    &line);
 	if (a->o.json)
 		buf__put(&a->out, line.data, line.len);
 	else
-		report__timeline(a->agg, a->o.top, &t, a->o.interval_s, a->utf8, &a->out);
+		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
 	publish_metrics(a, true);
@@ -429,6 +518,18 @@ static void finish(struct app *a)
 		      (unsigned long long)t.missed_events);
 }
 
+/* Once attached and seeded: only what the event loop, the walks and the outputs need. */
+static int drop_privileges(struct app *a, char *err, size_t len)
+{
+	struct privs_opts po = {
+		.write_dirfds = { logfile__dirfd(a->log), outfile__dirfd(a->prom_out) },
+		.dac_override = logfile__needs_override(a->log) ||
+				(a->prom_out && outfile__dir_needs_override(a->prom_out)),
+	};
+
+	return privs__drop(&po, err, len);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a = {};
@@ -473,19 +574,17 @@ int main(int argc, char **argv)
 	}
 	if (mounted)
 		p_err("tracefs was not mounted: mounted it on /sys/kernel/tracing");
-	if (a.o.log_path) {
-		a.log = logfile__open(a.o.log_path, &ret);
-		if (!a.log) {
-			p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
-			return 1;
-		}
+	/* everything that can fail is checked or bound before the first byte goes to a file */
+	if (a.o.log_path && !(a.log = logfile__new(a.o.log_path, err, sizeof(err)))) {
+		p_err("refusing the log file: %s", err);
+		goto cleanup;
 	}
-	if (a.o.prom_path && (ret = prom__write_file(a.o.prom_path, "", 0))) {
-		p_err("cannot write the metrics file %s: %s", a.o.prom_path, strerror(-ret));
+	if (a.o.prom_path && !(a.prom_out = outfile__new(a.o.prom_path, err, sizeof(err)))) {
+		p_err("refusing the metrics file: %s", err);
 		goto cleanup;
 	}
 	if (a.o.metrics_addr) {
-		a.http = metrics_http__start(a.o.metrics_addr, err, sizeof(err));
+		a.http = metrics_http__bind(a.o.metrics_addr, err, sizeof(err));
 		if (!a.http) {
 			p_err("%s", err);
 			goto cleanup;
@@ -496,10 +595,11 @@ int main(int argc, char **argv)
 	a.bw = bindwatch__new(BIND_WINDOW_NS, emit_bind, &a);
 	a.ro = reorder__new();
 	a.owners = owners__new(walk_owners, &a);
+	a.ports = ports__new(a.o.pressure_pct);
 	a.prom = prom__new(a.o.top);
 	a.rc.cols = cols_default();
 	update_cols(&a);
-	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.prom) {
+	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.ports || !a.prom) {
 		p_err("out of memory");
 		goto cleanup;
 	}
@@ -510,6 +610,19 @@ int main(int argc, char **argv)
 	ret = loader__seed(&a.l, &nnetns);
 	if (ret)
 		p_err("seeding existing TIME_WAIT sockets failed: %s", strerror(-ret));
+	if (drop_privileges(&a, err, sizeof(err))) {
+		p_err("%s", err);
+		goto cleanup;
+	}
+	/* its thread starts after the drop, and inherits it */
+	if (a.http && (ret = metrics_http__serve(a.http))) {
+		p_err("cannot serve metrics on %s: %s", a.o.metrics_addr, strerror(-ret));
+		goto cleanup;
+	}
+	if (a.log && (ret = logfile__open(a.log))) {
+		p_err("cannot write the log file %s: %s", a.o.log_path, strerror(-ret));
+		goto cleanup;
+	}
 	a.next_sec_ns = now_ns();
 	sample(&a, a.next_sec_ns);
 	agg__mark(a.agg);
@@ -517,7 +630,12 @@ int main(int argc, char **argv)
 	a.next_interval_ns = now_ns() + a.o.interval_s * NSEC;
 	if (a.o.duration_s)
 		a.deadline_ns = now_ns() + a.o.duration_s * NSEC;
-	publish_metrics(&a, true);
+	a.prom_failed = true; /* the first failure is a failed start, said below */
+	if ((ret = publish_metrics(&a, true))) {
+		p_err("cannot write the metrics file %s: %s", a.o.prom_path, strerror(-ret));
+		logfile__discard(a.log);
+		goto cleanup;
+	}
 	ready(&a, nnetns);
 	ret = run(&a);
 	if (ret)
@@ -530,9 +648,12 @@ cleanup:
 	prom__free(a.prom);
 	bindwatch__free(a.bw);
 	owners__free(a.owners);
+	ports__free(a.ports);
+	census__free(&a.cen);
 	reorder__free(a.ro);
 	agg__free(a.agg);
 	logfile__close(a.log);
+	outfile__free(a.prom_out);
 	free(a.rows);
 	buf__free(&a.out);
 	return code;

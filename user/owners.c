@@ -150,36 +150,45 @@ static void walk(struct owners *o, const uint64_t *want, uint32_t n, uint64_t no
 	free(data);
 }
 
-static void name_from_cache(struct owners *o, struct tw_holder_rec *h, uint64_t now_ns)
+void owners__lookup(struct owners *o, const uint64_t *inos, uint32_t n, struct tw_proc *out,
+		    uint64_t now_ns)
 {
-	const struct own_entry *e = lookup(o, h->ino, now_ns);
+	uint64_t want[TW_ITER_INOS];
+	uint32_t nwant = 0;
 
-	if (!e || !e->pid)
-		return;
-	h->owner.pid = e->pid;
-	memcpy(h->owner.comm, e->comm, sizeof(h->owner.comm));
+	for (uint32_t i = 0; i < n && nwant < TW_ITER_INOS; i++)
+		if (inos[i] && !lookup(o, inos[i], now_ns))
+			want[nwant++] = inos[i];
+	if (nwant && now_ns - o->last_walk_ns >= WALK_GAP_NS)
+		walk(o, want, nwant, now_ns);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct own_entry *e = inos[i] ? lookup(o, inos[i], now_ns) : NULL;
+
+		memset(&out[i], 0, sizeof(out[i]));
+		if (e && e->pid) {
+			out[i].pid = e->pid;
+			memcpy(out[i].comm, e->comm, sizeof(out[i].comm));
+		}
+	}
 }
 
 void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
 {
 	uint32_t n = rec->bind.nholders < TW_SNAP_HOLDERS ? rec->bind.nholders : TW_SNAP_HOLDERS;
-	uint64_t want[TW_ITER_INOS];
-	uint32_t nwant = 0;
+	uint64_t inos[TW_SNAP_HOLDERS] = {};
+	struct tw_proc found[TW_SNAP_HOLDERS];
 
+	/* holders the kernel named already are not looked for */
+	for (uint32_t i = 0; i < n; i++)
+		inos[i] = rec->holders[i].owner.pid ? 0 : rec->holders[i].ino;
+	owners__lookup(o, inos, n, found, now_ns);
 	for (uint32_t i = 0; i < n; i++) {
 		struct tw_holder_rec *h = &rec->holders[i];
 
-		if (h->owner.pid || !h->ino || lookup(o, h->ino, now_ns))
-			continue;
-		want[nwant++] = h->ino;
-	}
-	if (nwant && now_ns - o->last_walk_ns >= WALK_GAP_NS)
-		walk(o, want, nwant, now_ns);
-	for (uint32_t i = 0; i < n; i++) {
-		struct tw_holder_rec *h = &rec->holders[i];
-
-		if (!h->owner.pid && h->ino)
-			name_from_cache(o, h, now_ns);
+		if (!h->owner.pid && found[i].pid) {
+			h->owner.pid = found[i].pid;
+			memcpy(h->owner.comm, found[i].comm, sizeof(h->owner.comm));
+		}
 	}
 }
 

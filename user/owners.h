@@ -22,6 +22,9 @@ typedef int (*owners_walk_fn)(void *ctx, const uint64_t *inos, uint32_t n, void 
 			      size_t *len);
 
 struct owners *owners__new(owners_walk_fn walk, void *ctx);
+/* The owners of n socket inodes (0: none asked), in out; pid 0 where none was found. */
+void owners__lookup(struct owners *o, const uint64_t *inos, uint32_t n, struct tw_proc *out,
+		    uint64_t now_ns);
 /* Fills in the owner of every holder the kernel left unnamed: call it as the record arrives. */
 void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
 /* Marks the owners whose process has exited since: call it when the failure is explained. */

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "event.h"
 #include "names.h"
 #include "prom.h"
@@ -163,12 +161,66 @@ static void host_counter(struct buf *b, const char *name, const char *type, cons
 	buf__printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* Ephemeral ports per destination (the top by use: bounded like the port rows) and per netns. */
+static void render_ephemeral(const struct ports *ports, size_t top, struct buf *b)
+{
+	const struct dest_row **rows = calloc(top ? top : 1, sizeof(*rows));
+	const struct netns_ports *ns;
+	size_t n = rows ? ports__top(ports, rows, top) : 0, nns = ports__netns(ports, &ns);
+	static const char *const fams[] = { "ipv4", "ipv6" };
+	char a[ADDR_STR_LEN];
+
+	help(b, "twscope_ephemeral_ports_in_use", "gauge",
+	     "Ephemeral ports in use toward a destination, TIME_WAITs included");
+	for (size_t i = 0; i < n; i++) {
+		fmt_addr(rows[i]->key.family, rows[i]->key.addr, a, sizeof(a));
+		buf__printf(b,
+			    "twscope_ephemeral_ports_in_use{netns=\"%u\",family=\"%s\",addr=\"%s\","
+			    "port=\"%u\"} %u\n",
+			    rows[i]->key.netns, family_name(rows[i]->key.family), a,
+			    rows[i]->key.port, rows[i]->ports_in_use);
+	}
+	help(b, "twscope_ephemeral_ports_time_wait", "gauge",
+	     "Of those, ports held by TIME_WAIT sockets");
+	for (size_t i = 0; i < n; i++) {
+		fmt_addr(rows[i]->key.family, rows[i]->key.addr, a, sizeof(a));
+		buf__printf(
+			b,
+			"twscope_ephemeral_ports_time_wait{netns=\"%u\",family=\"%s\",addr=\"%s\","
+			"port=\"%u\"} %u\n",
+			rows[i]->key.netns, family_name(rows[i]->key.family), a, rows[i]->key.port,
+			rows[i]->time_wait);
+	}
+	/* the range is the netns's for both families: net.ipv4.ip_local_port_range */
+	help(b, "twscope_ephemeral_ports_available", "gauge",
+	     "Ports of the ephemeral range, less ip_local_reserved_ports");
+	for (size_t i = 0; i < nns; i++) {
+		uint32_t range = ns[i].p.hi >= ns[i].p.lo ? ns[i].p.hi - ns[i].p.lo + 1 : 0;
+		uint32_t avail =
+			range > ns[i].p.ports_reserved ? range - ns[i].p.ports_reserved : 0;
+
+		for (int f = 0; f < 2; f++)
+			buf__printf(b,
+				    "twscope_ephemeral_ports_available{netns=\"%u\",family=\"%s\"} "
+				    "%u\n",
+				    ns[i].p.netns, fams[f], avail);
+	}
+	help(b, "twscope_ephemeral_ports_bound", "gauge",
+	     "Ports of the ephemeral range taken by bind(), lost to every destination");
+	for (size_t i = 0; i < nns; i++)
+		buf__printf(b, "twscope_ephemeral_ports_bound{netns=\"%u\"} %u\n", ns[i].p.netns,
+			    ns[i].p.ports_bound);
+	free(rows);
+}
+
 void prom__render(struct prom *p, const struct prom_input *in, struct buf *b)
 {
 	const struct totals *t = in->totals;
 	static const char *const errs[2] = { "EADDRINUSE", "EADDRNOTAVAIL" };
 
 	render_ports(p, in->agg, b);
+	if (in->ports)
+		render_ephemeral(in->ports, p->top, b);
 	host_counter(b, "twscope_host_time_wait_sockets", "gauge",
 		     "TIME_WAIT sockets now, all ports and namespaces", t->tw);
 	host_counter(b, "twscope_host_time_wait_entered_total", "counter",
@@ -280,35 +332,4 @@ int tcpext__read(struct tcpext *t)
 	fclose(f);
 	buf[n] = '\0';
 	return tcpext__parse(buf, t);
-}
-
-int prom__write_file(const char *path, const char *data, size_t len)
-{
-	char tmp[4096];
-	size_t off = 0;
-	int fd, ret = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			ret = w < 0 ? -errno : -ENOSPC;
-			break;
-		}
-		off += w;
-	}
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
 }

@@ -11,6 +11,7 @@
 #include "agg.h"
 #include "buf.h"
 #include "diag.h"
+#include "ports.h"
 #include "report.h"
 
 /* The TcpExt counters of /proc/net/netstat used for cross-checking. */
@@ -32,6 +33,7 @@ struct prom {
 
 struct prom_input {
 	const struct agg *agg;
+	const struct ports *ports; /* the last census, or NULL */
 	const struct totals *totals;
 	/* explained failures by call, errno slot and cause */
 	uint64_t causes[TW_CALL_MAX][2][CAUSE_MAX];
@@ -45,7 +47,5 @@ void prom__free(struct prom *p);
 /* Parses the text of /proc/net/netstat; 0 or -EINVAL. */
 int tcpext__parse(const char *text, struct tcpext *t);
 int tcpext__read(struct tcpext *t);
-/* Writes the text atomically: a temporary file in the same directory, then rename. */
-int prom__write_file(const char *path, const char *data, size_t len);
 
 #endif

@@ -82,8 +82,43 @@ static void sum_rest(const struct agg *a, const size_t *idx, size_t from, struct
 	}
 }
 
+static void json_dest_fields(struct jw *w, const struct dest_row *r)
+{
+	char a[ADDR_STR_LEN];
+
+	jw__u64(w, "netns", r->key.netns);
+	jw__name(w, "family", family_name(r->key.family));
+	fmt_addr(r->key.family, r->key.addr, a, sizeof(a));
+	jw__name(w, "addr", a);
+	jw__u64(w, "port", r->key.port);
+	jw__u64(w, "ports_in_use", r->ports_in_use);
+	jw__u64(w, "time_wait", r->time_wait);
+	jw__u64(w, "ports_available", r->ports_available);
+	jw__u64(w, "ports_bound", r->ports_bound);
+	jw__bool(w, "time_wait_reusable", r->time_wait_reusable);
+	/* three decimals: a thousandth of a range is the finest step that matters */
+	jw__key(w, "headroom");
+	buf__fixed(w->b, (unsigned long long)(r->headroom * 1000 + 0.5), 3);
+}
+
+static void json_destinations(struct jw *w, const struct ports *p, size_t top)
+{
+	const struct dest_row **rows = calloc(top ? top : 1, sizeof(*rows));
+	size_t n = rows ? ports__top(p, rows, top) : 0;
+
+	jw__arr_open(w, "destinations");
+	for (size_t i = 0; i < n; i++) {
+		jw__obj_open(w, NULL);
+		json_dest_fields(w, rows[i]);
+		jw__obj_close(w);
+	}
+	jw__arr_close(w);
+	free(rows);
+}
+
 void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
-			 const struct agg *a, size_t top, const struct totals *t, struct buf *out)
+			 const struct agg *a, size_t top, const struct totals *t,
+			 const struct ports *p, struct buf *out)
 {
 	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest = 0;
 	struct agg_series other;
@@ -127,6 +162,8 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "tw_table_full", t->tw_table_full);
 	jw__u64(&w, "port_slots_full", t->port_slots_full);
 	jw__obj_close(&w);
+	if (p)
+		json_destinations(&w, p, top);
 	jw__u64(&w, "lost_events", t->lost_events);
 	jw__u64(&w, "missed_events", t->missed_events);
 	jw__obj_close(&w);
@@ -180,11 +217,12 @@ static void span_name(unsigned int secs, char *s, size_t len)
 		snprintf(s, len, "%u h", secs / 3600);
 }
 
-/* Columns: side, port, address, gauge now/peak, interval and total counts, sparkline. */
-#define TL_FMT "%-7s%6s %-16s%8s%8s%8s%8s%8s%9s%9s%9s%8s  "
+/* Columns: side, port, address, gauge now/peak, interval and total counts, ports in use toward a
+ * destination of the range's, sparkline. */
+#define TL_FMT "%-7s%6s %-16s%8s%8s%8s%8s%8s%9s%9s%9s%8s%12s  "
 
 static void tl_row(struct buf *out, const char *side, const char *port, const char *addr,
-		   int64_t tw, const char *peak, const struct agg_series *s)
+		   int64_t tw, const char *peak, const struct agg_series *s, const char *use)
 {
 	char c[9][24];
 
@@ -200,12 +238,26 @@ static void tl_row(struct buf *out, const char *side, const char *port, const ch
 	snprintf(c[7], sizeof(c[7]), "%llu", (unsigned long long)s->val.killed);
 	snprintf(c[8], sizeof(c[8]), "%llu", (unsigned long long)s->val.bind_errors);
 	buf__printf(out, TL_FMT, side, port, addr, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-		    c[8]);
+		    c[8], use);
+}
+
+/* "85/100": ports in use toward a destination of those its range leaves, or "-". */
+static void use_cell(const struct ports *p, const struct tw_port_key *k, char *s, size_t len)
+{
+	const struct dest_row *r = p && k->side == TW_SIDE_REMOTE
+					   ? ports__find(p, k->netns, k->family, k->addr, k->port)
+					   : NULL;
+
+	if (r)
+		snprintf(s, len, "%u/%u", r->ports_in_use, r->ports_available);
+	else
+		snprintf(s, len, "-");
 }
 
 void report__timeline(const struct agg *a, size_t top, const struct totals *t,
-		      unsigned int interval_s, bool utf8, struct buf *out)
+		      const struct ports *p, unsigned int interval_s, bool utf8, struct buf *out)
 {
+	char use[24];
 	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest;
 	uint32_t *hist = calloc(a->window_s, sizeof(uint32_t));
 	struct agg_series other;
@@ -217,7 +269,7 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 	span_name((unsigned int)agg__span(a), span, sizeof(span));
 	snprintf(head, sizeof(head), "TIME_WAIT, last %s", span);
 	buf__printf(out, TL_FMT "%s\n", "SIDE", "PORT", "ADDRESS", "TW", "PEAK", "+TW/i", "EXP/i",
-		    "KILL/i", "ENTERED", "EXPIRED", "KILLED", "BINDERR", head);
+		    "KILL/i", "ENTERED", "EXPIRED", "KILLED", "BINDERR", "PORTS USED", head);
 	for (size_t i = 0; i < n && i < top; i++) {
 		const struct agg_series *s = &a->rows[idx[i]];
 		size_t h;
@@ -230,8 +282,9 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 			snprintf(addr, sizeof(addr), "*");
 		if (strlen(addr) > 16)
 			memcpy(addr + 13, "...", 4);
+		use_cell(p, &s->key, use, sizeof(use));
 		tl_row(out, side_name(s->key.side), port, addr, s->val.tw > 0 ? s->val.tw : 0, peak,
-		       s);
+		       s, use);
 		h = agg__history(a, s, hist, a->window_s);
 		report__sparkline(hist, h, SPARK_WIDTH, utf8, out);
 		buf__putc(out, '\n');
@@ -243,7 +296,7 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		/* the port column holds 6 characters */
 		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu",
 			 rest < 999999 ? rest : 999999);
-		tl_row(out, "other", label, "", other.val.tw, "-", &other);
+		tl_row(out, "other", label, "", other.val.tw, "-", &other, "-");
 		buf__putc(out, '\n');
 	}
 	buf__printf(out,
@@ -256,4 +309,66 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 cleanup:
 	free(idx);
 	free(hist);
+}
+
+static void json_procs(struct jw *w, const char *key, const struct tw_proc *p, size_t n)
+{
+	jw__arr_open(w, key);
+	for (size_t i = 0; i < n; i++) {
+		jw__obj_open(w, NULL);
+		jw__u64(w, "pid", p[i].pid);
+		jw__strn(w, "comm", p[i].comm, sizeof(p[i].comm));
+		jw__obj_close(w);
+	}
+	jw__arr_close(w);
+}
+
+static void text_procs(struct buf *out, const char *lead, const struct tw_proc *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf__puts(out, i ? ", " : lead);
+		for (size_t k = 0; k < sizeof(p[i].comm) && p[i].comm[k]; k++) {
+			unsigned char ch = p[i].comm[k];
+
+			buf__putc(out, ch >= 0x20 && ch < 0x7f ? ch : '?');
+		}
+		buf__printf(out, " (pid %u)", p[i].pid);
+	}
+}
+
+void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct dest_row *r,
+		      const struct tw_proc *owners, size_t nowners, const struct tw_proc *bound,
+		      size_t nbound, bool json, struct buf *out)
+{
+	char ts[64], a[ADDR_STR_LEN];
+
+	fmt_rfc3339(mono_ns + c->mono_to_real_ns, ts, sizeof(ts));
+	if (json) {
+		struct jw w;
+
+		jw__init(&w, out);
+		jw__obj_open(&w, NULL);
+		jw__str(&w, "ts", ts);
+		jw__str(&w, "type", "port_pressure");
+		json_dest_fields(&w, r);
+		jw__name(&w, "level", r->high ? "high" : "normal");
+		json_procs(&w, "owners", owners, nowners);
+		json_procs(&w, "bound_owners", bound, nbound);
+		jw__obj_close(&w);
+		buf__putc(out, '\n');
+		return;
+	}
+	/* the terminal's columns: the time as HH:MM:SS.micro, the event, no pid or comm */
+	buf__printf(out, "%.15s  %-12s%-8s%-17s", ts + 11, "ports", "-", "-");
+	fmt_addr(r->key.family, r->key.addr, a, sizeof(a));
+	buf__printf(out, r->key.family == 10 ? "[%s]:%u" : "%s:%u", a, r->key.port);
+	buf__printf(out, " ephemeral ports %u/%u in use (%u TIME_WAIT", r->ports_in_use,
+		    r->ports_available, r->time_wait);
+	if (r->ports_bound)
+		buf__printf(out, ", %u more taken by bind()", r->ports_bound);
+	buf__printf(out, "), headroom %.0f%%: %s", r->headroom * 100,
+		    r->high ? "pressure HIGH" : "back to normal");
+	text_procs(out, "; used by ", owners, nowners);
+	text_procs(out, "; bind() without IP_BIND_ADDRESS_NO_PORT by ", bound, nbound);
+	buf__putc(out, '\n');
 }

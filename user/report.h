@@ -8,6 +8,7 @@
 #include "agg.h"
 #include "buf.h"
 #include "event.h"
+#include "ports.h"
 
 struct totals {
 	uint64_t tw;
@@ -28,12 +29,23 @@ struct totals {
 void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
 			 const uint64_t binds[TW_BIND_ERR_SLOTS]);
 
-/* NDJSON `counts` line: top rows plus an aggregated "other" row, totals, lost events. */
+/*
+ * NDJSON `counts` line: top rows plus an aggregated "other" row, totals, lost events, and with
+ * a census (p, may be NULL) the top destinations by ephemeral ports in use.
+ */
 void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
-			 const struct agg *a, size_t top, const struct totals *t, struct buf *out);
-/* The timeline table; utf8 selects block characters for the sparkline. */
+			 const struct agg *a, size_t top, const struct totals *t,
+			 const struct ports *p, struct buf *out);
+/* The timeline table; utf8 selects block characters; remote rows show ports in use of p's. */
 void report__timeline(const struct agg *a, size_t top, const struct totals *t,
-		      unsigned int interval_s, bool utf8, struct buf *out);
+		      const struct ports *p, unsigned int interval_s, bool utf8, struct buf *out);
+/*
+ * A destination's pressure changed: one event, with the owners of some of its sockets and of
+ * some sockets on ports bind() took (processes named once each).
+ */
+void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct dest_row *r,
+		      const struct tw_proc *owners, size_t nowners, const struct tw_proc *bound,
+		      size_t nbound, bool json, struct buf *out);
 /* width characters summarising v[0..n) (oldest first), max per bucket, scaled to the peak. */
 void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, struct buf *out);
 

@@ -153,6 +153,57 @@ def holder_costs(binary, ns, calls):
     return rows
 
 
+# n connections toward one local server, the client closing first: TIME_WAITs on ephemeral
+# ports, but the first 2000 kept open when "open" is given (file descriptors are limited).
+CENSUS_LOAD = r"""
+import resource, socket, subprocess, sys
+n, port, keep = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "open"
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as f:
+    f.write("10000 65000")
+ls = socket.socket()
+ls.bind(("127.0.0.1", port))
+ls.listen(4096)
+held = []
+for i in range(n):
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = ls.accept()
+    if keep and i < 2000:
+        held.append((c, a))
+        continue
+    c.close()
+    a.recv(1)
+    a.close()
+print("ready", flush=True)
+sys.stdin.readline()
+print("{}", flush=True)
+"""
+
+
+def census_costs(binary, sizes):
+    """Kernel time of one census (the whole bind hash) with n sockets in the ranges."""
+    rows = []
+    sysctl("kernel.bpf_stats_enabled", 1)
+    try:
+        for n in sizes:
+            settle()
+            load = start(CENSUS_LOAD, n, PORT, "open")
+            a = Agent(binary, "-e", "none", "-i", "1")
+            try:
+                c0, t0 = a.prog("census_run")
+                time.sleep(3.5)
+                c1, t1 = a.prog("census_run")
+            finally:
+                a.stop()
+                finish(load)
+            rows.append({"sockets": n, "runs": c1 - c0, "ms": (t1 - t0) / max(c1 - c0, 1) / 1e6})
+    finally:
+        sysctl("kernel.bpf_stats_enabled", 0)
+    return rows
+
+
 def storm(binary, churn_bin, rate, secs, threads):
     res = {}
     for mode in ("storm", "storm+agent"):
@@ -193,6 +244,11 @@ def main():
     for r in rows:
         print("  %8d %10d %12.0f %11.0f ns %11.0f ns %8d" % (
             r["holders"], r["runs"], r["kernel_ns"], r["call_ns_bare"], r["call_ns"], r["seen"]))
+    crows = census_costs(args.binary, (0, 10000, 40000))
+    print("\nephemeral port census, one walk of the bind hash per interval:")
+    print("  %8s %6s %10s" % ("sockets", "runs", "ms/run"))
+    for r in crows:
+        print("  %8d %6d %10.2f" % (r["sockets"], r["runs"], r["ms"]))
     s = storm(args.binary, args.churn, args.rate, args.seconds, args.threads)
     a, b = s["storm"], s["storm+agent"]
     print("\nstorm of failed binds on one port (target %.0f/s, %.0f s) beside the churn:" %

@@ -87,6 +87,7 @@ class Proc:
     def __init__(self, p):
         self.p = p
         self.pid = p.pid  # ip netns exec execs the command: same pid
+        self.buf = ""  # read from stdout by line(), not yet returned
 
     def poll(self):
         return self.p.poll()
@@ -102,13 +103,18 @@ class Proc:
             raise TestFailure("snippet pid %d did not finish in %ds" % (self.pid, timeout))
 
     def line(self, timeout=15):
-        """Next JSON line from the snippet."""
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        check(r, "snippet pid %d said nothing in %ds", self.pid, timeout)
-        s = self.p.stdout.readline()
-        if not s:
-            err = self.p.stderr.read()
-            raise TestFailure("snippet pid %d ended: %s" % (self.pid, err.strip()))
+        """Next JSON line from the snippet. Read by hand: a buffered reader may hold a second
+        line that select() on the pipe would never report."""
+        deadline = time.time() + timeout
+        while "\n" not in self.buf:
+            r, _, _ = select.select([self.p.stdout], [], [], max(0, deadline - time.time()))
+            check(r, "snippet pid %d said nothing in %ds", self.pid, timeout)
+            chunk = os.read(self.p.stdout.fileno(), 65536).decode()
+            if not chunk:
+                err = self.p.stderr.read()
+                raise TestFailure("snippet pid %d ended: %s" % (self.pid, err.strip()))
+            self.buf += chunk
+        s, self.buf = self.buf.split("\n", 1)
         return json.loads(s)
 
     def send(self, text="go"):
@@ -124,6 +130,7 @@ class Proc:
             raise TestFailure("snippet pid %d did not finish in %ds" % (self.pid, timeout))
         check(self.p.returncode == 0, "snippet pid %d failed (%s): %s", self.pid,
               self.p.returncode, err.strip())
+        out, self.buf = self.buf + out, ""
         return [json.loads(x) for x in out.splitlines() if x.strip()]
 
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -84,18 +85,142 @@ def test_unwritable_log_fails_at_start():
           "one-line error naming the path: %r", p.stderr)
 
 
-def test_log_write_errors_reported_once():
-    with Agent("-e", "none", "-i", "1", "--log", "/dev/full") as agent:
-        time.sleep(3.5)
-    check_eq(agent.stderr.count("writing /dev/full failed"), 1, "error reported once")
+def mounted_tmpfs(path, size):
+    run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "twscope-test", path])
+
+
+def fill(path):
+    """Writes path until the filesystem is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_rolls_back_torn_records():
+    with tempfile.TemporaryDirectory() as d, Netns() as ns:
+        mnt, prom = os.path.join(d, "mnt"), os.path.join(d, "m.prom")
+        os.mkdir(mnt)
+        mounted_tmpfs(mnt, "64k")
+        try:
+            log = os.path.join(mnt, "tw.log")
+            # the log's first page nearly full, then the rest of the disk: the next record
+            # only fits in part, a short write
+            pad = '{"type":"pad","x":"%s"}\n' % ("x" * (4000 - 23))
+            with open(log, "w") as f:
+                f.write(pad)
+            fill(os.path.join(mnt, "filler"))
+            with Agent("-e", "none", "--netns", ns.inum, "-i", "1", "--log", log, "--prom",
+                       prom) as agent:
+                time.sleep(2.5)
+                os.unlink(os.path.join(mnt, "filler"))
+                time.sleep(2.5)
+            with open(log) as f:
+                text = f.read()
+        finally:
+            run(["umount", "-l", mnt], check_rc=False)
+        check(text.startswith(pad), "the log's old content was changed")
+        check(text.endswith("\n"), "the log ends inside a record: %r", text[-80:])
+        recs = [json.loads(l) for l in text[len(pad):].splitlines()]  # no glued records
+        printed = agent.select(lambda r: r.get("type") == "counts")
+        check(recs, "no record written once the disk had room again")
+        check(len(recs) < len(printed), "no write failed: %d of %d", len(recs), len(printed))
+        check_eq([r["ts"] for r in recs], [r["ts"] for r in printed][-len(recs):],
+                 "the records after the failures, whole")
+        check_eq(agent.stderr.count("writing %s failed" % log), 1, "error reported once")
+        with open(prom) as f:
+            errors = [l for l in f if l.startswith("twscope_log_write_errors_total ")]
+        check_eq(errors, ["twscope_log_write_errors_total %d\n" % (len(printed) - len(recs))],
+                 "failed records counted")
+
+
+def test_log_never_follows_a_planted_symlink():
+    with tempfile.TemporaryDirectory() as d:
+        victim, log = os.path.join(d, "victim"), os.path.join(d, "tw.log")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        os.symlink(victim, log)
+        p = subprocess.run([BINARY, "-d", "1", "--log", log], capture_output=True, text=True,
+                           timeout=30)
+        check_eq(p.returncode, 1, "exit code")
+        check(p.stderr.count("\n") == 1 and "symbolic link" in p.stderr, "message: %r",
+              p.stderr)
+        with open(victim) as f:
+            check_eq(f.read(), "precious\n", "the symlink's target")
+
+
+def test_prom_refuses_what_is_not_a_regular_file():
+    with tempfile.TemporaryDirectory() as d:
+        dev, fifo = os.path.join(d, "full"), os.path.join(d, "fifo")
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # what /dev/full is
+        os.mkfifo(fifo)
+        os.symlink(dev, os.path.join(d, "link.prom"))
+        for target in (dev, fifo, os.path.join(d, "link.prom")):
+            p = subprocess.run([BINARY, "-d", "1", "--prom", target], capture_output=True,
+                               text=True, timeout=30)
+            check_eq(p.returncode, 1, "exit code for %s" % target)
+            check(p.stderr.count("\n") == 1 and target in p.stderr, "message: %r", p.stderr)
+        check(stat.S_ISCHR(os.lstat(dev).st_mode), "the device node was replaced")
+        check(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the fifo was replaced")
+        check(os.path.islink(os.path.join(d, "link.prom")), "the symlink was replaced")
+        check_eq(sorted(os.listdir(d)), ["fifo", "full", "link.prom"], "files left behind")
+
+
+def test_prom_temporary_file_is_not_predictable():
+    # the old temporary name was FILE.tmp.PID: planted before the agent runs, it was followed
+    with tempfile.TemporaryDirectory() as d:
+        victim, prom = os.path.join(d, "victim"), os.path.join(d, "m.prom")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+
+        def plant():
+            os.symlink(victim, "%s.tmp.%d" % (prom, os.getpid()))  # the agent's pid after exec
+
+        p = subprocess.run([BINARY, "-d", "1", "-i", "1", "--prom", prom], capture_output=True,
+                           text=True, timeout=30, preexec_fn=plant)
+        check_eq(p.returncode, 0, "exit code (%s)" % p.stderr.strip())
+        with open(victim) as f:
+            check_eq(f.read(), "precious\n", "the planted symlink's target")
+        with open(prom) as f:
+            check("twscope_build_info" in f.read(), "the metrics file was not written")
+
+
+def test_failed_start_touches_no_output_file():
+    with tempfile.TemporaryDirectory() as d:
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        old = {os.path.join(d, "old.prom"): "twscope_build_info 1\n",
+               os.path.join(d, "old.log"): '{"type":"counts"}\n'}
+        for path, text in old.items():
+            with open(path, "w") as f:
+                f.write(text)
+        new = [os.path.join(d, "new.prom"), os.path.join(d, "new.log")]
+        runs = [subprocess.run([BINARY, "--log", log, "--prom", prom, "--metrics-addr",
+                                "127.0.0.1:%d" % taken.getsockname()[1]],
+                               capture_output=True, text=True, timeout=30)
+                for prom, log in (list(old), new)]
+        taken.close()
+        for path, text in old.items():
+            with open(path) as f:
+                check_eq(f.read(), text, "content of %s after a failed start" % path)
+        check_eq(sorted(os.listdir(d)), ["old.log", "old.prom"], "files after failed starts")
+        for p in runs:
+            check_eq(p.returncode, 1, "exit code with the metrics address taken")
+            check_eq(p.stderr.count("\n"), 1, "one line: %r" % p.stderr)
 
 
 def test_prom_file_and_http_pass_promtool():
     port = free_port()
     with tempfile.TemporaryDirectory() as d, Netns() as ns:
         prom = os.path.join(d, "twscope.prom")
-        with Agent("-e", "none", "-i", "1", "--prom", prom, "--metrics-addr",
-                   "127.0.0.1:%d" % port) as agent:
+        # its own netns only: labels go to the ports seen first, and the host has its own
+        with Agent("-e", "none", "-i", "1", "--netns", ns.inum, "--prom", prom,
+                   "--metrics-addr", "127.0.0.1:%d" % port) as agent:
             ns.py(SERVER_FIRST, "7302", "4").finish()
             time.sleep(2.5)
             body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
@@ -108,7 +233,7 @@ def test_prom_file_and_http_pass_promtool():
             want = 'twscope_time_wait_sockets{side="local",port="7302",addr="",family="",' \
                    'netns="%d"} 4' % ns.inum
             check(want.encode() in data, "%s output lacks %r", what, want)
-        check(not [f for f in os.listdir(d) if ".tmp." in f], "temporary files left behind")
+        check_eq(os.listdir(d), ["twscope.prom"], "files in the directory (temporary files?)")
 
 
 def test_prometheus_scrapes_metrics_addr():
@@ -123,7 +248,8 @@ def test_prometheus_scrapes_metrics_addr():
                                  "--web.listen-address=127.0.0.1:%d" % pport],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            with Agent("-e", "none", "--metrics-addr", "127.0.0.1:%d" % port):
+            with Agent("-e", "none", "--netns", ns.inum, "--metrics-addr",
+                       "127.0.0.1:%d" % port):
                 ns.py(SERVER_FIRST, "7303", "5").finish()
                 q = urllib.parse.quote('twscope_time_wait_sockets{port="7303",netns="%d"}'
                                        % ns.inum)

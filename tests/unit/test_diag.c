@@ -1133,7 +1133,8 @@ static void test_connect_exhausted_own_range(void **state)
 	struct diag_sock socks[] = {
 		conn_sock("127.0.0.1", 40000, "127.0.0.1", ST_TIME_WAIT),
 		sock_at(IPPROTO_TCP, "0.0.0.0", 40001, ST_CLOSE), /* bind() took it */
-		sock_at(IPPROTO_TCP, "0.0.0.0", 40002, ST_CLOSE), /* not flagged: connect may share */
+		sock_at(IPPROTO_TCP, "0.0.0.0", 40002,
+			ST_CLOSE), /* not flagged: connect may share */
 	};
 	struct diag_result r;
 

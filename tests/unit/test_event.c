@@ -143,7 +143,8 @@ static void test_json_holder_owner_fields(void **state)
 	r.holders[0].flags = TW_HOLDER_OWNER_GONE;
 	r.holders[1].flags = TW_HOLDER_ORPHAN;
 	render(&o, &r);
-	assert_non_null(strstr(o.b.data, "\"pid\":77,\"comm\":\"old-server\",\"owner_exited\":true"));
+	assert_non_null(
+		strstr(o.b.data, "\"pid\":77,\"comm\":\"old-server\",\"owner_exited\":true"));
 	assert_non_null(strstr(o.b.data, "\"orphan\":true"));
 	assert_non_null(strstr(o.b.data, "which has exited"));
 	assert_non_null(strstr(o.b.data, "\"snapshot\":true"));

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include "owners.h"
 
-#define MS	1000000ULL
+#define MS	 1000000ULL
 #define GONE_PID 0x3ffffff0u /* above any pid_max: no such process */
 
 struct fake {

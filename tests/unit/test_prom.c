@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,93 +442,6 @@ static void test_render_tcpext_only_when_ok(void **state)
 	agg__free(a);
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *s = calloc(1, 65536);
-
-	assert_non_null(f);
-	assert_non_null(s);
-	*len = fread(s, 1, 65535, f);
-	fclose(f);
-	return s;
-}
-
-/* Entries of dir other than . and .. ; the only one expected is the target file. */
-static size_t dir_entries(const char *dir, const char *only)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	size_t n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		assert_null(strstr(e->d_name, ".tmp."));
-		if (only)
-			assert_string_equal(e->d_name, only);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void test_write_file_atomic(void **state)
-{
-	char dir[] = "/tmp/twscope_prom.XXXXXX", path[128], bad[160], *got;
-	const char one[] = "# HELP x y\n# TYPE x gauge\nx 1\n", two[] = "x 2\n";
-	size_t len;
-	FILE *f;
-
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/metrics.prom", dir);
-	assert_int_equal(prom__write_file(path, one, strlen(one)), 0);
-	got = read_all(path, &len);
-	assert_int_equal(len, strlen(one));
-	assert_memory_equal(got, one, len);
-	free(got);
-	assert_int_equal(dir_entries(dir, "metrics.prom"), 1);
-	/* a rewrite replaces the content, never appends */
-	assert_int_equal(prom__write_file(path, two, strlen(two)), 0);
-	got = read_all(path, &len);
-	assert_int_equal(len, strlen(two));
-	assert_memory_equal(got, two, len);
-	free(got);
-	assert_int_equal(prom__write_file(path, "", 0), 0);
-	got = read_all(path, &len);
-	assert_int_equal(len, 0);
-	free(got);
-	assert_int_equal(dir_entries(dir, "metrics.prom"), 1);
-	/* a temporary file left by a crashed agent whose pid was reused: truncated, not reused */
-	snprintf(bad, sizeof(bad), "%s.tmp.%d", path, getpid());
-	f = fopen(bad, "we");
-	assert_non_null(f);
-	fputs("stale stale stale stale stale stale\n", f);
-	fclose(f);
-	assert_int_equal(prom__write_file(path, two, strlen(two)), 0);
-	got = read_all(path, &len);
-	assert_int_equal(len, strlen(two));
-	assert_memory_equal(got, two, len);
-	free(got);
-	assert_int_equal(dir_entries(dir, "metrics.prom"), 1);
-
-	/* directories nobody can write to, even root: missing, and a file in the way */
-	snprintf(bad, sizeof(bad), "%s/missing/metrics.prom", dir);
-	assert_int_equal(prom__write_file(bad, one, strlen(one)), -ENOENT);
-	snprintf(bad, sizeof(bad), "%s/metrics.prom/x.prom", dir);
-	assert_int_equal(prom__write_file(bad, one, strlen(one)), -ENOTDIR);
-	/* the rename fails when the target is a directory: the temporary file is removed */
-	snprintf(bad, sizeof(bad), "%s/sub", dir);
-	assert_int_equal(mkdir(bad, 0755), 0);
-	assert_true(prom__write_file(bad, one, strlen(one)) < 0);
-	assert_int_equal(dir_entries(dir, NULL), 2);
-	assert_int_equal(rmdir(bad), 0);
-
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(rmdir(dir), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,7 +454,6 @@ int main(void)
 		cmocka_unit_test(test_render_host_and_bind_errors),
 		cmocka_unit_test(test_render_causes_only_nonzero),
 		cmocka_unit_test(test_render_tcpext_only_when_ok),
-		cmocka_unit_test(test_write_file_atomic),
 	};
 
 	return cmocka_run_group_tests_name("prom", tests, NULL, NULL);

@@ -252,7 +252,7 @@ static void test_timeline_columns(void **state)
 		size_t n, col;
 		int lv[SPARK_WIDTH];
 
-		report__timeline(a, 10, &t, 10, utf8, &b);
+		report__timeline(a, 10, &t, NULL, 10, utf8, &b);
 		buf__putc(&b, '\0');
 		assert_non_null(strstr(b.data, " 65535 "));
 		assert_non_null(strstr(b.data, " 999999 "));
@@ -301,7 +301,7 @@ static void test_timeline_other_row(void **state)
 	}
 	agg__sample(a, 2, rows, 5);
 	host_totals(&t);
-	report__timeline(a, 2, &t, 10, false, &b);
+	report__timeline(a, 2, &t, NULL, 10, false, &b);
 	buf__putc(&b, '\0');
 	assert_int_equal(split_lines(b.data, lines, 16), 1 + 2 + 1 + 1);
 	assert_non_null(strstr(lines[1], " 7000 "));
@@ -325,7 +325,7 @@ static void test_timeline_other_row(void **state)
 	buf__free(&b);
 
 	/* everything fits: no other row */
-	report__timeline(a, 5, &t, 10, false, &b);
+	report__timeline(a, 5, &t, NULL, 10, false, &b);
 	buf__putc(&b, '\0');
 	assert_null(strstr(b.data, "other"));
 	assert_int_equal(split_lines(b.data, lines, 16), 1 + 5 + 1);
@@ -342,7 +342,7 @@ static void test_timeline_host_line(void **state)
 
 	agg__sample(a, 1, &r, 1);
 	host_totals(&t);
-	report__timeline(a, 10, &t, 15, true, &b);
+	report__timeline(a, 10, &t, NULL, 15, true, &b);
 	buf__putc(&b, '\0');
 	/* 12 seeded + 100 entered - 2 not tracked - 50 expired - 8 killed */
 	assert_non_null(strstr(b.data,
@@ -446,7 +446,7 @@ static void test_counts_json(void **state)
 	rows[0].val.bind_errors = 2;
 	agg__sample(a, 2, rows, 4);
 	host_totals(&t);
-	report__counts_json(&rc, 0, 10, a, 2, &t, &b);
+	report__counts_json(&rc, 0, 10, a, 2, &t, NULL, &b);
 	buf__putc(&b, '\0');
 
 	assert_balanced_line(b.data);
@@ -502,7 +502,7 @@ static void test_counts_json(void **state)
 	buf__free(&b);
 
 	/* every row fits: no "other" object */
-	report__counts_json(&rc, 0, 10, a, 4, &t, &b);
+	report__counts_json(&rc, 0, 10, a, 4, &t, NULL, &b);
 	buf__putc(&b, '\0');
 	assert_balanced_line(b.data);
 	assert_null(strstr(b.data, "\"other\""));
