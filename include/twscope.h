@@ -276,13 +276,12 @@ struct tw_live {
 	__u32 pid;  /* owner; the comm comes with the tw_enter event */
 	__u8 flags; /* enum tw_flags */
 	__u8 side;
-	__u8 wanted; /* bit 0: passed the filters, events are sent; bit 1: tw_enter not sent yet */
+	__u8 wanted; /* passed the filters: events are sent */
 	__u8 v6;
 };
 
 /* Read-only knobs set by user space between open and load. */
 struct tw_config {
-	__u64 tw_timer_fn;  /* address of tw_timer_handler */
 	__u32 pid;	    /* tgid filter, 0 = any */
 	__u32 netns;	    /* netns inode filter, 0 = any */
 	__u16 family;	    /* AF_INET, AF_INET6 or 0 = any */
@@ -293,6 +292,18 @@ struct tw_config {
 	__u8 hooks_only;    /* bench: every program returns at once, to measure the hooks alone */
 	__u8 pad[3];
 	__u64 ports[TW_PORT_WORDS];
+};
+
+/*
+ * What the kernel does not say without /proc/kallsyms or a config file, learned at start from a
+ * TIME_WAIT the agent makes itself (timer_fn, hz), or from the first one armed (hz). In .bss.
+ */
+struct tw_learned {
+	__u64 timer_fn;	 /* tw_timer_handler: the function of every TIME_WAIT timer */
+	__u64 probe_net; /* cookie of the probe's network namespace, 0 when no probe runs */
+	__u32 hz;	 /* jiffies per second, 0 until learned */
+	__u16 probe_sport;
+	__u16 probe_dport;
 };
 
 /* Parameters of one iterator pass, written to .bss by user space. */

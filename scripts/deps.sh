@@ -1,18 +1,21 @@
 #!/bin/sh
 # Installs, with apt-get, only the Debian packages twscope needs that are missing.
-# Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses.
+# Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
+# `--vmtest` what `make vmtest` boots Debian's kernels with.
 set -eu
 
 build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
 runtime="iproute2"
 test="libcmocka-dev python3 tmux prometheus procps"
 bench="libbpf-tools linux-perf"
+vmtest="qemu-system-x86 busybox-static cpio kmod xz-utils zstd coreutils"
 
 want="$build $runtime"
 for arg in "$@"; do
 	case "$arg" in
 	--test) want="$want $test" ;;
 	--bench) want="$want $test $bench" ;;
+	--vmtest) want="$want $test $vmtest" ;;
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
 	esac
 done

@@ -19,6 +19,7 @@
 #include "agg.h"
 #include "bindwatch.h"
 #include "census.h"
+#include "check.h"
 #include "cli.h"
 #include "event.h"
 #include "json.h"
@@ -590,9 +591,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (a.o.version) {
-		printf("twscope %s\n", TWSCOPE_VERSION);
+		check__version(stdout);
 		return 0;
 	}
+	loader__verbose(a.o.verbose);
+	if (a.o.check)
+		return check__run(&a.o);
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts (libmicrohttpd's), so only the signalfd sees them */
 	sigemptyset(&sigs);

@@ -298,7 +298,8 @@ def test_terminal_explanation_fits_the_width():
         agent = subprocess.Popen([BINARY, "-e", "bind", "--netns", str(ns.inum), "-d", "4"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env)
-        time.sleep(2)
+        # its first line on stderr says it is tracing (slow to come in an emulated VM)
+        check("tracing" in agent.stderr.readline(), "agent not ready")
         check(ns.py(FRAGILE_SERVER, str(port)).finish()[0]["err"] == 98, "the bind must fail")
         out, err = agent.communicate(timeout=20)
         check_eq(agent.returncode, 0, "exit code (%s)" % err.strip())
