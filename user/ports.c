@@ -177,6 +177,8 @@ int ports__update(struct ports *p, const struct tw_dest_key *keys, const struct 
 		lost = r->ports_in_use + r->ports_bound;
 		r->headroom = avail > lost ? (double)(avail - lost) / avail : 0.0;
 		memcpy(r->ino, uses[i].ino, sizeof(r->ino));
+		r->owned = uses[i].owned;
+		r->bound_owned = np ? np->p.bound_owned : 0;
 		r->seen = p->gen;
 		pressure(p, r);
 	}

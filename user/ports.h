@@ -30,6 +30,8 @@ struct dest_row {
 	bool time_wait_reusable; /* tcp_tw_reuse lets connect() take these TIME_WAITs */
 	double headroom;	 /* free fraction of ports_available, 0..1 */
 	__u64 ino[TW_DEST_SAMPLES];
+	uint32_t owned;	      /* sockets toward it with a file: ino[] is a sample of them */
+	uint32_t bound_owned; /* the same for the netns's bind()-taken ports */
 	bool high;     /* under pressure */
 	bool changed;  /* crossed the level (either way) in the last update */
 	uint32_t seen; /* update it was last in */

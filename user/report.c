@@ -363,8 +363,13 @@ static void json_procs(struct jw *w, const char *key, const struct proc_count *p
 	jw__arr_close(w);
 }
 
-static void text_procs(struct buf *out, const char *lead, const struct proc_count *p, size_t n)
+static void text_procs(struct buf *out, const char *lead, const struct proc_count *p, size_t n,
+		       uint32_t of)
 {
+	uint32_t sampled = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sampled += p[i].n;
 	for (size_t i = 0; i < n; i++) {
 		buf__puts(out, i ? ", " : lead);
 		for (size_t k = 0; k < sizeof(p[i].p.comm) && p[i].p.comm[k]; k++) {
@@ -372,8 +377,10 @@ static void text_procs(struct buf *out, const char *lead, const struct proc_coun
 
 			buf__putc(out, ch >= 0x20 && ch < 0x7f ? ch : '?');
 		}
-		buf__printf(out, " (pid %u, %u of the sockets sampled)", p[i].p.pid, p[i].n);
+		buf__printf(out, " (pid %u, %u of %u sampled)", p[i].p.pid, p[i].n, sampled);
 	}
+	if (n && of > sampled)
+		buf__printf(out, " among %u sockets", of);
 }
 
 void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct dest_row *r,
@@ -394,7 +401,9 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 		json_dest_fields(&w, r);
 		jw__name(&w, "level", r->high ? "high" : "normal");
 		json_procs(&w, "owners", owners, nowners);
+		jw__u64(&w, "owners_sampled_of", r->owned);
 		json_procs(&w, "bound_owners", bound, nbound);
+		jw__u64(&w, "bound_owners_sampled_of", r->bound_owned);
 		jw__obj_close(&w);
 		buf__putc(out, '\n');
 		return;
@@ -420,10 +429,10 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 	buf__printf(&para, "%u in TIME_WAIT%s, %u more of the range taken by bind(); headroom %.0f%%",
 		    r->time_wait, r->time_wait_reusable ? " (reusable: tcp_tw_reuse)" : "",
 		    r->ports_bound, r->headroom * 100);
-	text_procs(&para, "; used by ", owners, nowners);
+	text_procs(&para, "; used by ", owners, nowners, r->owned);
 	text_procs(&para, "; bind() ports (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
 			  "listening) by ",
-		   bound, nbound);
+		   bound, nbound, r->bound_owned);
 	buf__wrapped(out, para.data ? para.data : "", 29, c->cols >= 60 ? (size_t)c->cols : 100);
 	buf__free(&para);
 }

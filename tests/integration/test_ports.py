@@ -105,6 +105,9 @@ def test_pressure_high_then_normal():
         check_eq((high["addr"], high["port"], high["ports_in_use"], high["ports_available"],
                   high["time_wait_reusable"]), ("127.0.0.1", port, 8, 10, False), "event")
         check_eq([o["pid"] for o in high["owners"]], [pid], "owners, each once")
+        check_eq(([o["sampled"] for o in high["owners"]], high["owners_sampled_of"]), ([8], 8),
+                 "all 8 sockets sampled, of the 8 with a file")
+        check_eq(high["bound_owners_sampled_of"], 1, "one socket on a bind()-taken port")
         check_eq(([o["pid"] for o in high["bound_owners"]], high["ports_bound"]), ([pid], 1),
                  "the process that took a port with bind()")
         p.send()
