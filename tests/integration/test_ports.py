@@ -5,7 +5,8 @@ import subprocess
 import tempfile
 import time
 
-from lib import BINARY, Agent, Netns, check, check_eq, events
+from lib import BINARY, Agent, Netns, check, check_eq, events, run
+from test_bind import bind_errors
 
 # A client of a local server: n connections from the ephemeral range, one socket bound to an
 # ephemeral port and never connected; on "close" the client closes first, on "end" it exits.
@@ -148,3 +149,109 @@ def test_prometheus_and_timeline_show_the_use():
         check(('twscope_ephemeral_ports_bound{netns="%d"} 1' % ns.inum) in text, "bound")
         rows = [l for l in out.splitlines() if l.startswith("remote") and (" %d " % port) in l]
         check(rows and " 6/10 " in rows[-1], "the remote row shows the use: %r", rows)
+
+
+# The issue's case: 100 ephemeral ports, 85 connections toward one destination and 5 toward an
+# IPv6 one, a socket bound before connect; then the first is driven to EADDRNOTAVAIL.
+HUNDRED = """
+import errno, os, socket, sys
+from sockutil import listener, say, wait_go
+a, b = int(sys.argv[1]), int(sys.argv[2])
+la = listener(a)
+lb = listener(b, family=socket.AF_INET6, addr="::1")
+bound = socket.socket()
+bound.bind(("127.0.0.1", 0))
+ca = [socket.create_connection(("127.0.0.1", a)) for _ in range(85)]
+cb = [socket.create_connection(("::1", b)) for _ in range(5)]
+say(pid=os.getpid(), bound=bound.getsockname()[1])
+wait_go()
+err = None
+while err is None and len(ca) < 200:
+    try:
+        ca.append(socket.create_connection(("127.0.0.1", a)))
+    except OSError as e:
+        err = errno.errorcode[e.errno]
+say(err=err, toward_a=len(ca))
+wait_go()
+for c in ca:  # the client closes first: its ports stay taken by TIME_WAITs
+    c.close()
+say(closed=True)
+wait_go()
+"""
+
+
+def test_hundred_ports_two_destinations():
+    a, b = 7811, 7812
+    with Netns() as ns, Agent("--netns", ns.inum, "-i", "1") as agent:
+        ns.sysctl("net.ipv4.ip_local_port_range", "40000 40099")
+        ns.sysctl("net.ipv4.tcp_tw_reuse", "0")
+        p = ns.py(HUNDRED, str(a), str(b))
+        pid = p.line()["pid"]
+        high = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
+                              r["netns"] == ns.inum and r["level"] == "high", 10)
+        check(high is not None, "no port_pressure high")
+        check_eq((high["addr"], high["port"], high["ports_in_use"], high["ports_available"],
+                  high["ports_bound"]), ("127.0.0.1", a, 85, 100, 1), "the first destination")
+        check_eq([o["pid"] for o in high["owners"]], [pid], "its owner")
+        d6 = None
+        deadline = time.time() + 10
+        while d6 is None and time.time() < deadline:
+            d6 = next((d for d in (agent.last_counts() or {}).get("destinations", [])
+                       if d["netns"] == ns.inum and d["port"] == b), None)
+            time.sleep(0.2)
+        check(d6 is not None, "no row for [::1]:%d" % b)
+        check_eq((d6["family"], d6["addr"], d6["ports_in_use"], d6["ports_available"]),
+                 ("ipv6", "::1", 5, 100), "the IPv6 destination")
+        # the first one is driven to exhaustion: 100 ports less the bound one
+        p.send()
+        out = p.line()
+        check_eq((out["err"], out["toward_a"]), ("EADDRNOTAVAIL", 99), "connects toward it")
+        r = bind_errors(agent, ns)[0]
+        check_eq((r["errno"], r["addr"], r["port"], r["cause"]),
+                 ("EADDRNOTAVAIL", "127.0.0.1", a, "ephemeral_exhausted"), "the failure")
+        check("toward 127.0.0.1:%d" % a in r["hint"] and "40000-40099" in r["hint"],
+              "hint %r", r["hint"])
+        # closed by the client: TIME_WAITs hold the ports and count
+        p.send()
+        check(p.line()["closed"], "closed")
+        d = wait_dest(agent, ns, a, lambda d: d["time_wait"] == 99)
+        check_eq((d["ports_in_use"], d["time_wait"]), (99, 99), "TIME_WAITs hold the ports")
+        # the server never closed: FIN_WAIT2 timewait sockets, ended here (tcp_fin_timeout would
+        # take 60 s, or race the census): back to normal
+        run(ns.cmd(["ss", "-K", "-tan", "state", "time-wait", "state", "fin-wait-2"]))
+        normal = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
+                                r["netns"] == ns.inum and r["level"] == "normal", 10)
+        check(normal is not None, "no port_pressure normal once the TIME_WAITs ended: %r",
+              dest(agent, ns, a))
+        p.send()
+        p.finish()
+        got = [(e["port"], e["level"]) for e in events(agent, "port_pressure", ns.inum)]
+        check_eq(got, [(a, "high"), (a, "normal")], "pressure events: the first destination only")
+
+
+def test_v4_mapped_clients_count_toward_the_ipv4_destination():
+    port = 7813
+    with Netns() as ns, Agent("--netns", ns.inum, "-i", "1") as agent:
+        setup(ns)
+        p = ns.py("""
+            import socket, sys
+            from sockutil import listener, say, wait_go
+            port = int(sys.argv[1])
+            ls = listener(port)
+            cs = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+            for _ in range(3):
+                c = socket.socket(socket.AF_INET6)
+                c.connect(("::ffff:127.0.0.1", port))
+                cs.append(c)
+            say(ports=sorted(c.getsockname()[1] for c in cs))
+            wait_go()
+        """, str(port))
+        check_eq(len(set(p.line()["ports"])), 5, "five local ports")
+        d = wait_dest(agent, ns, port, lambda d: d["ports_in_use"] == 5)
+        rows = [r for r in (agent.last_counts() or {}).get("destinations", [])
+                if r["netns"] == ns.inum]
+        p.send()
+        p.finish()
+        check(d is not None and d["ports_in_use"] == 5, "127.0.0.1:%d: %r" % (port, rows))
+        check_eq([(r["family"], r["addr"]) for r in rows], [("ipv4", "127.0.0.1")],
+                 "one destination, the IPv4 one")
