@@ -20,10 +20,10 @@
  * costs its caller at most the walk of its port, and a storm of them a few per cent of a CPU
  * (a step is one list node, 100-150 ns), whatever the number of holders.
  */
-#define SNAP_RATE  200000
-#define SNAP_BURST (1 << 16)
-#define SNAP_MIN   16 /* below this a walk would see too little to be worth it */
-#define SNAP_NO_RANK	 0xff
+#define SNAP_RATE    200000
+#define SNAP_BURST   (1 << 16)
+#define SNAP_MIN     16 /* below this a walk would see too little to be worth it */
+#define SNAP_NO_RANK 0xff
 
 enum snap_mode {
 	SNAP_BIND,	    /* bind() or listen() of a port */
@@ -76,10 +76,10 @@ struct snap_walk {
 	__u8 mode;
 	__u8 proto;
 	__u8 rules_61;
-	__u8 busy;	 /* the port being walked is held */
-	__u8 tb_bind;	 /* its bucket was made by bind(): connect() cannot use the port */
-	__u8 port_bound; /* the port being walked has a bucket made by bind() */
-	__u8 any_l3mdev; /* the failing socket is bound to a device: its VRF is not known */
+	__u8 busy;	       /* the port being walked is held */
+	__u8 tb_bind;	       /* its bucket was made by bind(): connect() cannot use the port */
+	__u8 port_bound;       /* the port being walked has a bucket made by bind() */
+	__u8 any_l3mdev;       /* the failing socket is bound to a device: its VRF is not known */
 	__u8 dst[TW_ADDR_LEN]; /* connect: the destination, and its port */
 	__u16 dport;
 	__u16 pad2[3];

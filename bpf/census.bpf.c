@@ -256,7 +256,8 @@ __noinline int census_sock(__u32 cpu)
 	else
 		__builtin_memcpy(k.addr, &c->skc_daddr, 4);
 	/* a v4-mapped peer is that IPv4 destination: the same 4-tuples, the same ports */
-	if (k.family == AF_INET6 && !(*(__u64 *)k.addr) && *(__u32 *)(k.addr + 8) == bpf_htonl(0xffff)) {
+	if (k.family == AF_INET6 && !(*(__u64 *)k.addr) &&
+	    *(__u32 *)(k.addr + 8) == bpf_htonl(0xffff)) {
 		__builtin_memcpy(k.addr, &c->skc_daddr, 4);
 		__builtin_memset(k.addr + 4, 0, 12);
 		k.family = AF_INET;

@@ -347,7 +347,7 @@ struct tw_netns_ports {
 	__u16 hi;
 	__u8 tw_reuse; /* net.ipv4.tcp_tw_reuse */
 	__u8 pad[3];
-	__u32 bound_owned; /* sockets on bind()-taken ports sampled from */
+	__u32 bound_owned;		  /* sockets on bind()-taken ports sampled from */
 	__u64 bound_ino[TW_DEST_SAMPLES]; /* a uniform sample of sockets on bind()-taken ports */
 };
 

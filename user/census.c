@@ -9,7 +9,7 @@
 #include "loader.h"
 #include "twscope.skel.h"
 
-#define BATCH 1024
+#define BATCH		  1024
 #define CENSUS_MAX_SLICES 2048 /* more than the program takes to reach its step cap */
 
 static uint64_t mono_ns(void)

@@ -25,11 +25,8 @@
 
 /* handle_sys_exit serves them all; their order is that of struct loader's exit_links. */
 static const char *const syscall_tps[LOADER_EXIT_TPS] = {
-	"sys_exit_bind",
-	"sys_exit_listen",
-	"sys_exit_connect",
-	"sys_exit_sendto",
-	"sys_exit_sendmsg",
+	"sys_exit_bind",   "sys_exit_listen",  "sys_exit_connect",
+	"sys_exit_sendto", "sys_exit_sendmsg",
 };
 
 static const char *const btf_tps[] = {

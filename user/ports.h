@@ -32,9 +32,9 @@ struct dest_row {
 	__u64 ino[TW_DEST_SAMPLES];
 	uint32_t owned;	      /* sockets toward it with a file: ino[] is a sample of them */
 	uint32_t bound_owned; /* the same for the netns's bind()-taken ports */
-	bool high;     /* under pressure */
-	bool changed;  /* crossed the level (either way) in the last update */
-	uint32_t seen; /* update it was last in */
+	bool high;	      /* under pressure */
+	bool changed;	      /* crossed the level (either way) in the last update */
+	uint32_t seen;	      /* update it was last in */
 };
 
 /* A process among the sampled sockets, and how many of the samples it holds. */

@@ -424,14 +424,16 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 	}
 	fmt_addr(r->key.family, r->key.addr, a, sizeof(a));
 	buf__printf(out, r->key.family == 10 ? "[%s]:%u" : "%s:%u", a, r->key.port);
-	buf__printf(out, " ephemeral ports %u/%u in use: %s\n", r->ports_in_use,
-		    r->ports_available, r->high ? "pressure HIGH" : "back to normal");
-	buf__printf(&para, "%u in TIME_WAIT%s, %u more of the range taken by bind(); headroom %.0f%%",
+	buf__printf(out, " ephemeral ports %u/%u in use: %s\n", r->ports_in_use, r->ports_available,
+		    r->high ? "pressure HIGH" : "back to normal");
+	buf__printf(&para,
+		    "%u in TIME_WAIT%s, %u more of the range taken by bind(); headroom %.0f%%",
 		    r->time_wait, r->time_wait_reusable ? " (reusable: tcp_tw_reuse)" : "",
 		    r->ports_bound, r->headroom * 100);
 	text_procs(&para, "; used by ", owners, nowners, r->owned);
-	text_procs(&para, "; bind() ports (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
-			  "listening) by ",
+	text_procs(&para,
+		   "; bind() ports (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
+		   "listening) by ",
 		   bound, nbound, r->bound_owned);
 	buf__wrapped(out, para.data ? para.data : "", 29, c->cols >= 60 ? (size_t)c->cols : 100);
 	buf__free(&para);
