@@ -129,10 +129,11 @@ test:
 # `make vmtest KERNEL=6.1|6.12|all`: the integration tests inside qemu on Debian's kernel
 # packages (fetched once into $(OUTPUT)/vmtest). VMTEST_ARGS go to tests/integration/run.py:
 # every test but the conflict matrix, whose hundreds of cases take 9 minutes under TCG and
-# whose rules are user space's (test_bind takes each kernel path).
+# whose rules are user space's (test_bind takes each kernel path); a failed test runs once more
+# (TCG runs at the speed the host has to spare) and the summary names those that needed it.
 KERNEL ?= all
 VMTEST_KERNELS := $(if $(filter all,$(KERNEL)),6.1 6.12,$(KERNEL))
-VMTEST_ARGS ?= -x test_matrix
+VMTEST_ARGS ?= -x test_matrix --retry 1
 
 vmtest:
 	$(Q)./scripts/deps.sh --vmtest
