@@ -122,7 +122,8 @@ integration: twscope
 
 test:
 	$(Q)./scripts/deps.sh --test
-	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS) $(ASAN_UNIT_BINS) $(OUTPUT)/churn
+	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS) $(ASAN_UNIT_BINS) $(OUTPUT)/churn \
+		$(OUTPUT)/unitseccomp
 	$(Q)python3 tests/run_all.py --binary ./twscope $(UNIT_BINS) $(ASAN_UNIT_BINS)
 
 run: deps
@@ -147,6 +148,11 @@ $(OUTPUT)/churn: tests/bench/churn.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< -lpthread -o $@
 
+# Applies a systemd unit's system call settings where systemd is not PID 1 (test_systemd).
+$(OUTPUT)/unitseccomp: tests/helpers/unitseccomp.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $< $(PKG_LIBS) -o $@
+
 $(OUTPUT):
 	$(Q)mkdir -p $@
 
@@ -163,7 +169,8 @@ vmlinux:
 	mv $(VMLINUX).tmp $(VMLINUX)
 
 format:
-	clang-format -i bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/unit/*.c tests/bench/*.c
+	clang-format -i bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/unit/*.c tests/bench/*.c \
+		tests/helpers/*.c
 
 clean:
 	rm -rf $(OUTPUT) twscope
