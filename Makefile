@@ -61,7 +61,8 @@ ASAN_CFLAGS := $(BASE_CFLAGS) $(SANITIZE)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 
-.PHONY: all deps run test unit integration install uninstall clean vmlinux bench soak format
+.PHONY: all deps run test unit integration install uninstall clean vmlinux bench soak format \
+	deb deb-test
 all: twscope
 
 deps:
@@ -162,6 +163,15 @@ install: twscope
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/twscope
+
+# build/twscope_VERSION_ARCH.deb (debhelper, then lintian); deb-test installs, runs, upgrades and
+# purges it on this host (as root: it changes the host's packages, so it is not part of make test).
+deb:
+	$(Q)./scripts/deps.sh --deb
+	$(Q)./scripts/mkdeb.sh
+
+deb-test: deb $(OUTPUT)/unitseccomp
+	$(Q)python3 tests/deb/test_deb.py --deb $(OUTPUT)/twscope_$(VERSION)_$(shell dpkg --print-architecture).deb
 
 # Regenerates the committed vmlinux.h from the running kernel's BTF.
 vmlinux:

@@ -1,18 +1,21 @@
 #!/bin/sh
 # Installs, with apt-get, only the Debian packages twscope needs that are missing.
-# Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses.
+# Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
+# `--deb` what `make deb` and `make deb-test` build and check the package with.
 set -eu
 
 build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
 runtime="iproute2"
-test="libcmocka-dev python3 tmux prometheus procps"
+test="libcmocka-dev python3 tmux prometheus procps systemd groff-base man-db util-linux"
 bench="libbpf-tools linux-perf"
+deb="build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base systemd util-linux"
 
 want="$build $runtime"
 for arg in "$@"; do
 	case "$arg" in
 	--test) want="$want $test" ;;
 	--bench) want="$want $test $bench" ;;
+	--deb) want="$want $test $deb" ;;
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
 	esac
 done
