@@ -62,7 +62,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 
 .PHONY: all deps run test unit integration install uninstall clean vmlinux bench soak format \
-	deb deb-test
+	deb deb-test k8s-validate
 all: twscope
 
 deps:
@@ -169,6 +169,18 @@ uninstall:
 deb:
 	$(Q)./scripts/deps.sh --deb
 	$(Q)./scripts/mkdeb.sh
+
+# deploy/kubernetes against the Kubernetes OpenAPI schemas, offline once the models are installed
+# from the npm registry into $(OUTPUT)/npm (kubectl --dry-run would need an API server).
+K8S_NPM := $(OUTPUT)/npm
+K8S_MODELS := kubernetes-models@5.1.0 @kubernetes-models/prometheus-operator@6.0.0 yaml@2.9.1
+k8s-validate:
+	$(Q)command -v npm >/dev/null || { echo "k8s-validate: needs node and npm (apt-get install npm)" >&2; exit 1; }
+	$(Q)mkdir -p $(K8S_NPM)
+	$(Q)[ -d $(K8S_NPM)/node_modules/kubernetes-models ] || (cd $(K8S_NPM) && \
+		npm install --no-audit --no-fund --silent $(K8S_MODELS) >/dev/null)
+	$(Q)cp scripts/k8s-validate.mjs $(K8S_NPM)/
+	$(Q)node $(K8S_NPM)/k8s-validate.mjs deploy/kubernetes/*.yaml
 
 deb-test: deb $(OUTPUT)/unitseccomp
 	$(Q)python3 tests/deb/test_deb.py --deb $(OUTPUT)/twscope_$(VERSION)_$(shell dpkg --print-architecture).deb
