@@ -106,6 +106,16 @@ static int restrict_families(scmp_filter_ctx ctx, char *list)
 	return 0;
 }
 
+/* EPERM for the call when all bits of mask are set in its argument arg */
+static int deny_masked(scmp_filter_ctx ctx, int nr, unsigned int arg, uint64_t mask)
+{
+	struct scmp_arg_cmp cmp = {
+		.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = mask
+	};
+
+	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, cmp);
+}
+
 static int restrict_namespaces(scmp_filter_ctx ctx, char *list)
 {
 	unsigned long allowed = 0;
@@ -130,12 +140,9 @@ static int restrict_namespaces(scmp_filter_ctx ctx, char *list)
 
 		if (allowed & f)
 			continue;
-		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, f, f)) ||
-		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, f, f)) ||
-		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 1,
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, f, f)))
+		if (deny_masked(ctx, SCMP_SYS(unshare), 0, f) ||
+		    deny_masked(ctx, SCMP_SYS(clone), 0, f) ||
+		    deny_masked(ctx, SCMP_SYS(setns), 1, f))
 			return -EINVAL;
 	}
 	return 0;
@@ -144,14 +151,9 @@ static int restrict_namespaces(scmp_filter_ctx ctx, char *list)
 /* MemoryDenyWriteExecute: no mapping both writable and executable, none made executable later */
 static int deny_write_execute(scmp_filter_ctx ctx)
 {
-	const int wx = PROT_WRITE | PROT_EXEC;
-
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, wx, wx)) ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mprotect), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)) ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pkey_mprotect), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)))
+	if (deny_masked(ctx, SCMP_SYS(mmap), 2, PROT_WRITE | PROT_EXEC) ||
+	    deny_masked(ctx, SCMP_SYS(mprotect), 2, PROT_EXEC) ||
+	    deny_masked(ctx, SCMP_SYS(pkey_mprotect), 2, PROT_EXEC))
 		return -EINVAL;
 	return 0;
 }
