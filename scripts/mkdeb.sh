@@ -23,7 +23,11 @@ src=$out/twscope-${bump:-$version}
 rm -rf "$out"
 mkdir -p "$src"
 # the tracked sources (and new ones not yet added), never what a build left
-git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+else
+	tar --exclude=./build --exclude=./twscope -cf - . | tar -xf - -C "$src"
+fi
 cp -r deploy/debian "$src/debian"
 cp deploy/systemd/twscope.service deploy/systemd/twscope.default "$src/debian/"
 if [ -n "$bump" ]; then
