@@ -18,6 +18,13 @@ struct {
 	__type(value, __u64);
 } bind_errs SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_bind_rec);
+} bind_build SEC(".maps");
+
 struct sockaddr_in6_min {
 	__u16 family;
 	__u16 port;
@@ -176,7 +183,8 @@ static __always_inline void emit(const struct sock *sk, const struct tw_bind_rec
 static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 {
 	struct task_struct *task;
-	struct tw_bind_rec r = {};
+	__u32 zero = 0;
+	struct tw_bind_rec *r;
 	struct pt_regs *regs;
 	const struct sock *sk;
 	const struct net *net;
@@ -187,6 +195,12 @@ static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 
 	if (cfg.hooks_only)
 		return 0;
+	/* built in a per-CPU map, not on the stack: 6.1 caps the stack of this program, the walk's
+	 * callback and its subprogram at 512 bytes together */
+	r = bpf_map_lookup_elem(&bind_build, &zero);
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
@@ -202,46 +216,46 @@ static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 	sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
-	r.proto = sk_protocol(sk);
-	if (r.proto != IPPROTO_TCP && r.proto != IPPROTO_UDP)
+	r->proto = sk_protocol(sk);
+	if (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
 		return 0;
 
-	r.call = call;
-	r.err = -ret;
-	r.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	r.hdr.netns = sk_netns(&sk->__sk_common);
-	r.reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse) != 0;
-	r.reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
-	r.v6only = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only);
-	r.bound_dev = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
-	r.sk_uid = BPF_CORE_READ(sk, sk_uid.val);
-	r.inet_flags = inet_sock_bind_flags(sk);
+	r->call = call;
+	r->err = -ret;
+	r->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	r->hdr.netns = sk_netns(&sk->__sk_common);
+	r->reuseaddr = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse) != 0;
+	r->reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
+	r->v6only = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_ipv6only);
+	r->bound_dev = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+	r->sk_uid = BPF_CORE_READ(sk, sk_uid.val);
+	r->inet_flags = inet_sock_bind_flags(sk);
 	if (fastopen)
-		r.snap_flags = TW_SNAP_FASTOPEN;
+		r->snap_flags = TW_SNAP_FASTOPEN;
 	net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-	port_range(&r, sk, net);
-	r.tw_reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
+	port_range(r, sk, net);
+	r->tw_reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
 
 	if (call == TW_CALL_LISTEN) {
 		/* listen() re-checks the port the socket already holds (inet_csk_listen_start) */
-		r.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		sk_bound_addr(sk, r.family, r.addr);
+		r->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		sk_bound_addr(sk, r->family, r->addr);
 	} else {
-		if (!read_sockaddr(&r, uaddr, alen))
+		if (!read_sockaddr(r, uaddr, alen))
 			return 0;
 		if (call == TW_CALL_CONNECT) {
-			r.src_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-			sk_bound_addr(sk, r.family, r.src_addr);
+			r->src_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+			sk_bound_addr(sk, r->family, r->src_addr);
 		}
 	}
 
-	wanted = tuple_wanted(r.hdr.netns, r.family, r.port, 0);
-	count_bind_error(&r, wanted);
+	wanted = tuple_wanted(r->hdr.netns, r->family, r->port, 0);
+	count_bind_error(r, wanted);
 	if (!wanted || !(cfg.events & TW_EV_BIND) || !pid_wanted(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	proc_current(&r.proc);
-	hdr_fill(&r.hdr, TW_REC_BIND_ERR, sizeof(r), r.hdr.netns);
-	emit(sk, &r);
+	proc_current(&r->proc);
+	hdr_fill(&r->hdr, TW_REC_BIND_ERR, sizeof(*r), r->hdr.netns);
+	emit(sk, r);
 	return 0;
 }
 

@@ -77,6 +77,19 @@ struct snap_walk {
 	__u16 pad2[3];
 };
 
+/*
+ * The walk's state lives in a map, not on the stack: before 6.7 ("bpf: verify callbacks as if
+ * they are called unknown number of times") the verifier checked a bpf_loop callback once, with
+ * the caller's stack as it was at the call, and removed the branches of the other phases as
+ * dead (6.1 walked nothing). It sees no constants in a map value.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct snap_walk);
+} snap_walks SEC(".maps");
+
 static __always_inline __u64 rd64(__u64 addr)
 {
 	__u64 v = 0;
@@ -366,10 +379,14 @@ static __always_inline void snap_chain(struct snap_walk *w)
 	}
 }
 
-static long snap_step(__u32 i, struct snap_walk *w)
+static long snap_step(__u32 i, void *ctx)
 {
+	__u32 zero = 0;
+	struct snap_walk *w = bpf_map_lookup_elem(&snap_walks, &zero);
 	__u64 node;
 
+	if (!w)
+		return 1;
 	switch (w->phase) {
 	case PH_PORT:
 		return snap_port(w);
@@ -416,41 +433,45 @@ static __always_inline void snap_take(struct snap_scratch *s, const struct sock 
 {
 	struct tw_bind_rec *b = &s->out.bind;
 	const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-	struct snap_walk w = {};
+	__u32 zero = 0;
+	struct snap_walk *w = bpf_map_lookup_elem(&snap_walks, &zero);
 	long steps;
 
-	w.net = (__u64)net;
-	w.self = (__u64)sk;
-	w.mode = mode;
-	w.proto = b->proto;
-	w.mix = BPF_CORE_READ(net, hash_mix);
-	w.phase = PH_PORT;
+	if (!w)
+		return;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->net = (__u64)net;
+	w->self = (__u64)sk;
+	w->mode = mode;
+	w->proto = b->proto;
+	w->mix = BPF_CORE_READ(net, hash_mix);
+	w->phase = PH_PORT;
 	if (mode == SNAP_AUTOBIND || mode == SNAP_CONNECT_RANGE) {
-		w.next_port = b->port_lo;
-		w.last_port = b->port_hi;
-		w.reserved = (__u64)BPF_CORE_READ(net, ipv4.sysctl_local_reserved_ports);
+		w->next_port = b->port_lo;
+		w->last_port = b->port_hi;
+		w->reserved = (__u64)BPF_CORE_READ(net, ipv4.sysctl_local_reserved_ports);
 	} else {
-		w.next_port = w.last_port = mode == SNAP_TUPLE ? b->src_port : b->port;
+		w->next_port = w->last_port = mode == SNAP_TUPLE ? b->src_port : b->port;
 	}
 	if (b->proto == IPPROTO_UDP) {
 		const struct udp_table *t = udp_table_of(sk, net);
 
-		w.table = (__u64)BPF_CORE_READ(t, hash);
-		w.mask = BPF_CORE_READ(t, mask);
+		w->table = (__u64)BPF_CORE_READ(t, hash);
+		w->mask = BPF_CORE_READ(t, mask);
 	} else {
-		const struct inet_hashinfo *h = BPF_CORE_READ(net, ipv4.tcp_death_row.hashinfo);
+		const struct inet_hashinfo *h = BPF_CORE_READ(net_death_row(net), hashinfo);
 
-		w.table = (__u64)BPF_CORE_READ(h, bhash);
-		w.mask = BPF_CORE_READ(h, bhash_size) - 1;
-		w.rules_61 = bind_bucket_has_owners();
+		w->table = (__u64)BPF_CORE_READ(h, bhash);
+		w->mask = BPF_CORE_READ(h, bhash_size) - 1;
+		w->rules_61 = bind_bucket_has_owners();
 	}
-	if (!w.table)
+	if (!w->table)
 		return;
 	b->tw_last_ms = -1;
-	b->snap_flags |= TW_SNAP_TAKEN | (w.rules_61 ? TW_SNAP_RULES_61 : 0);
+	b->snap_flags |= TW_SNAP_TAKEN | (w->rules_61 ? TW_SNAP_RULES_61 : 0);
 	steps = mode == SNAP_AUTOBIND || mode == SNAP_CONNECT_RANGE ? SNAP_STEPS_RANGE
 								    : SNAP_STEPS_PORT;
-	if (bpf_loop(steps, snap_step, &w, 0) >= steps)
+	if (bpf_loop(steps, snap_step, NULL, 0) >= steps)
 		b->snap_flags |= TW_SNAP_PARTIAL;
 }
 

@@ -81,17 +81,71 @@ struct net___o {
 
 static __always_inline void net_local_port_range(const struct net *net, __u16 *lo, __u16 *hi)
 {
-	if (bpf_core_field_size(net->ipv4.ip_local_ports.range) == sizeof(__u32)) {
-		__u32 r = BPF_CORE_READ(net, ipv4.ip_local_ports.range);
-
-		*lo = r & 0xffff;
-		*hi = r >> 16;
-	} else {
+	/* a field of an incompatible type "does not exist": the size of the u32 one cannot be asked
+	 */
+	if (bpf_core_field_exists(((struct net___o *)0)->ipv4.ip_local_ports.range)) {
 		const struct net___o *o = (const void *)net;
 
 		*lo = BPF_CORE_READ(o, ipv4.ip_local_ports.range[0]);
 		*hi = BPF_CORE_READ(o, ipv4.ip_local_ports.range[1]);
+	} else {
+		__u32 r = BPF_CORE_READ(net, ipv4.ip_local_ports.range);
+
+		*lo = r & 0xffff;
+		*hi = r >> 16;
 	}
+}
+
+/*
+ * net->ipv4.tcp_death_row (tw_refcount, sysctl_max_tw_buckets, and hashinfo from 6.1) was a
+ * pointer from fbb8295248e1 ("tcp: allocate tcp_death_row outside of struct netns_ipv4", 5.17)
+ * until e9bd0cca09d1 ("tcp: Don't allocate tcp_death_row outside of struct netns_ipv4", 6.1)
+ * embedded it again.
+ */
+struct netns_ipv4___dr_ptr {
+	struct inet_timewait_death_row *tcp_death_row;
+} __attribute__((preserve_access_index));
+
+struct net___dr_ptr {
+	struct netns_ipv4___dr_ptr ipv4;
+} __attribute__((preserve_access_index));
+
+static __always_inline const struct inet_timewait_death_row *net_death_row(const struct net *net)
+{
+	if (bpf_core_field_exists(((struct net___dr_ptr *)0)->ipv4.tcp_death_row))
+		return BPF_CORE_READ((const struct net___dr_ptr *)net, ipv4.tcp_death_row);
+	return (const void *)((__u64)net + bpf_core_field_offset(net->ipv4.tcp_death_row));
+}
+
+/*
+ * timer:timer_start was (timer, expires, flags) until dbcdcb62b59d ("tracing/timers: Enhance
+ * timer_start tracepoint", 6.9) made it (timer, bucket_expiry); the trace event's record got a
+ * bucket_expiry field in the same commit, which is what the probe asks.
+ */
+struct trace_event_raw_timer_start___new {
+	unsigned long bucket_expiry;
+} __attribute__((preserve_access_index));
+
+#define TIMER_ARRAYSHIFT___x 22 /* include/linux/timer.h: the wheel index in timer->flags */
+#define LVL_CLK_SHIFT___x    3	/* kernel/time/timer.c */
+#define LVL_BITS___x	     6
+
+/*
+ * When a timer_start's timer really fires (its wheel bucket's deadline, never before expires):
+ * the argument since 6.9; before, computed as calc_index() did from the index enqueue_timer()
+ * stored in flags: a level's granularity is 8^level jiffies.
+ */
+static __always_inline unsigned long timer_start_deadline(const unsigned long long *ctx)
+{
+	unsigned long expires;
+	unsigned int lvl, shift;
+
+	if (bpf_core_field_exists(struct trace_event_raw_timer_start___new, bucket_expiry))
+		return ctx[1];
+	expires = ctx[1];
+	lvl = ((unsigned int)ctx[2] >> TIMER_ARRAYSHIFT___x) >> LVL_BITS___x;
+	shift = (lvl & 7) * LVL_CLK_SHIFT___x;
+	return ((expires >> shift) + 1) << shift;
 }
 
 /*
@@ -129,16 +183,27 @@ static __always_inline const struct udp_table *udp_table_of(const struct sock *s
 }
 
 /*
- * IP_LOCAL_PORT_RANGE (6.3, "inet: Add IP_LOCAL_PORT_RANGE socket option") stored
- * struct { u16 lo, hi; }; 6.8 made it a u32 hi << 16 | lo, read with READ_ONCE(): on a
- * little-endian host the same 4 bytes, lo in the low half. 0 when unset.
+ * IP_LOCAL_PORT_RANGE (6.3, "inet: Add IP_LOCAL_PORT_RANGE socket option", in Debian's 6.1 too)
+ * stored struct { u16 lo, hi; }; 6.8 made it a u32 hi << 16 | lo, read with READ_ONCE(): on a
+ * little-endian host the same 4 bytes, lo in the low half. 0 when unset. A field of the other
+ * type does not "exist" for CO-RE: each layout is asked by its own flavour.
  */
+struct inet_sock___lpr16 {
+	struct {
+		__u16 lo;
+		__u16 hi;
+	} local_port_range;
+} __attribute__((preserve_access_index));
+
 static __always_inline __u32 sock_port_range(const struct sock *sk)
 {
+	const struct inet_sock___lpr16 *o = (const void *)sk;
 	__u32 r = 0;
 
 	if (bpf_core_field_exists(((struct inet_sock *)sk)->local_port_range))
 		bpf_core_read(&r, sizeof(r), &((struct inet_sock *)sk)->local_port_range);
+	else if (bpf_core_field_exists(o->local_port_range))
+		bpf_core_read(&r, sizeof(r), &o->local_port_range);
 	return r;
 }
 

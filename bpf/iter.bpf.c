@@ -89,36 +89,62 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 }
 
 #define FD_WALK_MAX (1 << 16) /* descriptors looked at per process */
+#define OWNER_HITS  16	      /* wanted sockets one process may be found with */
 
 struct fd_walk {
 	__u64 fds; /* the task's fd array */
 };
 
-/* Bit i: iter_args.inos[i] is open in the task being walked. In .bss rather than on the stack:
- * the verifier tracks stack values exactly, and every combination of bits would be a state. */
-__u32 owner_found = 0;
+/*
+ * The wanted sockets found open in the task being walked (indexes into iter_args.inos). In
+ * .bss rather than on the stack: the verifier tracks stack values exactly, and every count of
+ * hits would be a state of its own.
+ */
+__u32 owner_hits[OWNER_HITS] = {};
+__u32 owner_nhits = 0;
+
+/* The index of ino in the sorted iter_args.inos, or -1. */
+static __always_inline int wanted(__u64 ino)
+{
+	__u32 lo = 0, hi = iter_args.ninos < TW_ITER_INOS ? iter_args.ninos : TW_ITER_INOS;
+
+	for (int step = 0; step < 9 && lo < hi; step++) {
+		__u32 mid = (lo + hi) / 2;
+		__u64 v = iter_args.inos[mid & (TW_ITER_INOS - 1)];
+
+		if (v == ino)
+			return mid & (TW_ITER_INOS - 1);
+		if (v < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
 
 /* One descriptor: its file is read, never referenced, so a socket closed meanwhile goes. */
 static long fd_step(__u32 i, struct fd_walk *w)
 {
 	struct file *file = NULL;
 	struct inode *inode;
-	__u64 ino;
+	int at;
 
 	if (bpf_probe_read_kernel(&file, sizeof(file), (void *)(w->fds + (__u64)i * 8)) || !file)
 		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
 	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
-	ino = BPF_CORE_READ(inode, i_ino);
-	for (int j = 0; j < TW_ITER_INOS; j++)
-		if (j < iter_args.ninos && iter_args.inos[j] == ino)
-			owner_found |= 1u << j;
+	at = wanted(BPF_CORE_READ(inode, i_ino));
+	if (at < 0)
+		return 0;
+	if (owner_nhits < OWNER_HITS)
+		owner_hits[owner_nhits & (OWNER_HITS - 1)] = at;
+	owner_nhits++;
 	return 0;
 }
 
 /*
- * Names the owners of the socket inodes a snapshot captured: one record per process.
+ * Names the owners of the socket inodes snapshots captured: a record per process and socket.
  * iter/task_file would hold a reference to each file while it runs, so a socket its owner
  * closes at that moment would live on until the walk moved past it, and could make another
  * process's bind() fail: the descriptors are read here instead, and nothing is held.
@@ -138,15 +164,17 @@ int iter_task_owner(struct bpf_iter__task *ctx)
 	max = BPF_CORE_READ(task, files, fdt, max_fds);
 	if (!w.fds)
 		return 0;
-	owner_found = 0;
+	owner_nhits = 0;
 	bpf_loop(max < FD_WALK_MAX ? max : FD_WALK_MAX, fd_step, &w, 0);
-	if (!owner_found)
-		return 0;
 	r.hdr.type = TW_REC_OWNER;
 	r.hdr.size = sizeof(r);
 	r.pid = task->tgid;
-	r.found = owner_found;
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	for (int j = 0; j < OWNER_HITS; j++) {
+		if (j >= owner_nhits)
+			break;
+		r.ino = iter_args.inos[owner_hits[j] & (TW_ITER_INOS - 1)];
+		bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	}
 	return 0;
 }

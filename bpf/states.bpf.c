@@ -3,30 +3,13 @@
  * TCP state transitions (tp_btf/inet_sock_set_state), socket owners, listeners, and the end of
  * tcp_time_wait(): it arms the tw timer (timewait.bpf.c) and then tcp_done() moves the socket
  * FIN_WAIT2/CLOSING -> CLOSE; that close without an arm is a full tw table (an overflow).
+ * Every socket on its way to a tw passes -> FIN_WAIT1 here first: its cookie is made then, so
+ * each tw carries one (timewait.bpf.c tells a re-arm from a new tw at a reused address by it).
  */
 #include "twscope.bpf.h"
 #include "timewait.bpf.h"
 
 const volatile struct tw_config cfg = {};
-
-/*
- * Owning process by socket cookie (only with --events state or --pid), direct-mapped: socket
- * storage would allocate, clone into each accepted socket and free, at about a microsecond each
- * per connection. A socket whose slot another one took falls back to its port's server.
- */
-#define OWNER_SLOTS_SHIFT 17
-
-struct owner_slot {
-	__u64 cookie; /* unique per socket, never reused: no stale owner for a new socket */
-	struct tw_proc owner;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << OWNER_SLOTS_SHIFT);
-	__type(key, __u32);
-	__type(value, struct owner_slot);
-} owners SEC(".maps");
 
 /* Transitions that only happen inside a syscall of the socket's owner (connect, listen, close). */
 static __always_inline bool in_owner_context(int oldstate, int newstate)
@@ -54,8 +37,7 @@ static __always_inline const struct tw_proc *owner_of(const struct sock *sk, int
 						      int newstate, __u32 netns, __u16 sport)
 {
 	__u64 cookie = bpf_get_socket_cookie((void *)sk);
-	__u32 idx = (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> (64 - OWNER_SLOTS_SHIFT));
-	struct owner_slot *o = bpf_map_lookup_elem(&owners, &idx);
+	struct owner_slot *o = owner_slot(cookie);
 	struct tw_listener *lsn;
 
 	if (!o)
@@ -82,14 +64,32 @@ static __always_inline void tuple_btf(struct tw_tuple *t, const struct sock *sk)
 		t->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 }
 
-/* tcp_time_wait() failed to allocate a tw: inet_twsk_alloc() found the table full. */
+/* The tw table is as full as inet_twsk_alloc() refuses it. */
 static __always_inline bool tw_table_full(const struct sock *sk)
 {
-	struct net *net = sk->__sk_common.skc_net.net;
-	int refs = BPF_CORE_READ(net, ipv4.tcp_death_row.tw_refcount.refs.counter);
-	int max = BPF_CORE_READ(net, ipv4.tcp_death_row.sysctl_max_tw_buckets);
+	const struct inet_timewait_death_row *dr = net_death_row(sk->__sk_common.skc_net.net);
+	int refs = BPF_CORE_READ(dr, tw_refcount.refs.counter);
+	int max = BPF_CORE_READ(dr, sysctl_max_tw_buckets);
 
 	return refs - 1 >= max;
+}
+
+/* This CPU armed a tw for the socket just before (timewait.bpf.c recent_arm()). */
+static __always_inline bool armed_just_before(__u32 hash)
+{
+	__u32 zero = 0;
+	struct tw_recent *r = bpf_map_lookup_elem(&recent_arms, &zero);
+
+	if (!r)
+		return false;
+#pragma unroll
+	for (int i = 0; i < TW_RECENT_ARMS; i++) {
+		if (r->hash[i] == hash) {
+			r->hash[i] = 0;
+			return true;
+		}
+	}
+	return false;
 }
 
 static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
@@ -108,19 +108,6 @@ static __always_inline void emit_overflow(const struct tw_tuple *t, __u32 netns,
 	rb_submit(r, false);
 }
 
-/* The tw armed just before, whose tw_enter waited for this close to name the owner. */
-static __always_inline void enter_named(const struct tw_proc *known, const struct tw_armed *a)
-{
-	struct tw_live *l;
-	__u32 at;
-
-	l = live_find(a->timer, &at);
-	/* gone, or its end on another CPU came first and sent the tw_enter unnamed */
-	if (!l || !enter_claim(l))
-		return;
-	enter_send_late(l, &a->info, known);
-}
-
 /*
  * FIN_WAIT2/CLOSING -> CLOSE: the end of tcp_time_wait(), which armed a tw just before (counted
  * then), or found the tw table full.
@@ -130,17 +117,11 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	const struct net *net = sk->__sk_common.skc_net.net;
 	struct tw_proc listener = {};
 	struct tw_tuple t = {};
-	struct tw_armed a;
 	__u32 netns, slot;
 	__u8 side;
 
-	if (armed_pop(sk->__sk_common.skc_hash, &a)) {
-		if (owners_tracked() && !a.untracked)
-			enter_named(known, &a);
-		return;
-	}
 	/* without a tw the socket was reset or aborted, unless the table was full */
-	if (!tw_table_full(sk))
+	if (!tw_table_full(sk) || armed_just_before(sk->__sk_common.skc_hash))
 		return;
 	total_add(TW_TOT_TW_OVERFLOW, 1);
 	netns = net->ns.inum;
@@ -162,11 +143,16 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 		newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING);
 	__u32 netns;
 
-	/* without owners or state events, only listens and the closes after a tw arm matter */
-	if (!owners_tracked() && newstate != TCP_LISTEN && !tw_close)
+	/* without owners or state events, only listens, active closes and the closes after a tw
+	 * arm matter */
+	if (!owners_tracked() && newstate != TCP_LISTEN && newstate != TCP_FIN_WAIT1 && !tw_close)
 		return 0;
 	if (sk_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
+	if (newstate == TCP_FIN_WAIT1 && !owners_tracked()) {
+		bpf_get_socket_cookie((void *)sk); /* made once, then copied into its tw */
+		return 0;
+	}
 	netns = sk->__sk_common.skc_net.net->ns.inum;
 	/* owners cost a lookup per transition: only when events or --pid need them */
 	if (owners_tracked()) {
@@ -241,10 +227,12 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 }
 
 /*
- * The kernel skips a program already running on this CPU: a softirq that interrupts
- * handle_set_state (a hardirq's exit runs them) would lose its transitions, among them the
- * closes that name a tw's owner. This second attachment handles exactly those; it is loaded only
- * with owner tracking, as without it a skipped close loses at most an overflow event.
+ * The kernel skips a program already running on this CPU (__bpf_trace_run()'s prog->active;
+ * Debian's 6.1 has it too): a softirq that interrupts handle_set_state (a hardirq's exit runs
+ * them) would lose its transitions. This second attachment handles exactly those; it is loaded
+ * only with owner tracking (state events, --pid): without it a skipped transition loses at most
+ * an overflow event, and the transitions that name owners or make cookies run in syscalls,
+ * never nested.
  */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)

@@ -49,81 +49,51 @@ struct {
 extern __u32 port_slots_used;
 
 /*
- * A tw armed by tcp_time_wait() (timer_start), waiting for the full socket's FIN_WAIT2/CLOSING
- * -> CLOSE in tcp_done() right after. A per-CPU stack: local_bh_enable() inside
- * tcp_time_wait() may run softirqs that arm and close other sockets in between, properly nested.
+ * Owning process by socket cookie (only with --events state or --pid; states.bpf.c names it at
+ * the owner's connect, listen and close), direct-mapped: socket storage would allocate, clone
+ * into each accepted socket and free, at about a microsecond each per connection. A tw carries
+ * its socket's cookie (inet_twsk_alloc() copies it), so its owner is known at its arm.
  */
-/* What a tw_enter says beyond the slot, read from the tw. */
-struct tw_enter_info {
-	__u64 expires_in_ns;
-	__u8 substate;
-	__u8 reuseaddr;
-	__u8 reuseport;
-	__u8 pad[5];
+#define OWNER_SLOTS_SHIFT 17
+
+struct owner_slot {
+	__u64 cookie; /* unique per socket, never reused: no stale owner for a new socket */
+	struct tw_proc owner;
 };
 
-/* The same from the tw, a BTF pointer: tcp_time_wait() set all of it before the arm. */
-static __always_inline void tw_info(struct tw_enter_info *info, const struct inet_timewait_sock *tw,
-				    __u64 expires_in_ns)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << OWNER_SLOTS_SHIFT);
+	__type(key, __u32);
+	__type(value, struct owner_slot);
+} owners SEC(".maps") __weak;
+
+static __always_inline struct owner_slot *owner_slot(__u64 cookie)
 {
-	info->expires_in_ns = expires_in_ns;
-	info->substate = tw->tw_substate;
-	info->reuseaddr = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuse) != 0;
-	info->reuseport = BPF_CORE_READ_BITFIELD(&tw->__tw_common, skc_reuseport);
+	__u32 idx = (__u32)((cookie * 0x9E3779B97F4A7C15ULL) >> (64 - OWNER_SLOTS_SHIFT));
+
+	return bpf_map_lookup_elem(&owners, &idx);
 }
 
-struct tw_armed {
-	__u64 timer;
-	struct tw_enter_info info; /* for a tw_enter the close sends (owner tracking) */
-	__u32 hash;		   /* sk_hash, copied into the tw by inet_twsk_alloc() */
-	__u32 untracked;	   /* the live table had no room for it */
-};
+/*
+ * Hashes of the sockets whose tw this CPU armed last: tcp_time_wait() arms the tw, then
+ * tcp_done() closes the socket on the same CPU; a close with no arm just before, while the
+ * table looks full, is an overflow. A few slots: local_bh_enable() inside tcp_time_wait() may
+ * run softirqs that arm and close other sockets in between.
+ */
+#define TW_RECENT_ARMS 4
 
-struct tw_armed_stack {
-	struct tw_armed slot[TW_ARMED_SLOTS];
-	__u32 depth;
-	__u32 pad;
+struct tw_recent {
+	__u32 hash[TW_RECENT_ARMS];
+	__u32 next;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tw_armed_stack);
-} armed SEC(".maps") __weak;
-
-/* tw_live.wanted: passed the filters; its tw_enter waits for the close to name the owner. */
-#define TW_LIVE_WANTED	    1
-#define TW_LIVE_ENTER_LATER 2
-
-/*
- * Takes the right to send a deferred tw_enter: the close that names the owner and the end of a
- * tw killed before that close may race on two CPUs. BPF atomics take 32 bits at least: the
- * byte is claimed through the aligned word that ends the slot (flags, side, wanted, v6).
- */
-static __always_inline bool enter_claim(struct tw_live *l)
-{
-	__u32 *word = (__u32 *)&l->flags;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	__u32 bit = TW_LIVE_ENTER_LATER << 16;
-#else
-	__u32 bit = TW_LIVE_ENTER_LATER << 8;
-#endif
-	_Static_assert(__builtin_offsetof(struct tw_live, flags) % 4 == 0 &&
-			       __builtin_offsetof(struct tw_live, wanted) ==
-				       __builtin_offsetof(struct tw_live, flags) + 2,
-		       "wanted is the third byte of an aligned word");
-
-	for (int i = 0; i < 4; i++) {
-		__u32 old = *(volatile __u32 *)word;
-
-		if (!(old & bit))
-			return false;
-		if (__sync_val_compare_and_swap(word, old, old & ~bit) == old)
-			return true;
-	}
-	return false;
-}
+	__type(value, struct tw_recent);
+} recent_arms SEC(".maps") __weak;
 
 /* Socket owners are tracked (states.bpf.c) only when state events or --pid need them. */
 static __always_inline bool owners_tracked(void)
@@ -185,11 +155,18 @@ static __always_inline struct tw_live *live_insert(__u64 timer)
 	return NULL;
 }
 
-extern unsigned int CONFIG_HZ __kconfig __weak;
+/* What the programs learn from the kernel at start (timewait.bpf.c): no config file needed. */
+extern struct tw_learned tw_learned;
 
+/*
+ * The kernel's HZ, from a TIME_WAIT's timer (TCP_TIMEWAIT_LEN is 60 * HZ jiffies): learned at
+ * start from the agent's own probe, else from the first TIME_WAIT armed; Debian's value until.
+ */
 static __always_inline __u32 kernel_hz(void)
 {
-	return CONFIG_HZ ? CONFIG_HZ : 250;
+	__u32 hz = tw_learned.hz;
+
+	return hz ? hz : 250;
 }
 
 /* Milliseconds since a jiffies stamp (32-bit arithmetic: ages below 49 days at HZ=1000). */
@@ -229,6 +206,15 @@ static __always_inline void live_delete(struct tw_live *e)
 	e->wanted = 0;
 	e->timer = TW_LIVE_DELETED;
 }
+
+/* What a tw_enter says beyond the live entry. */
+struct tw_enter_info {
+	__u64 expires_in_ns;
+	__u8 substate;
+	__u8 reuseaddr;
+	__u8 reuseport;
+	__u8 pad[5];
+};
 
 static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
 					  const struct tw_proc *owner)
@@ -271,43 +257,6 @@ static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
 	r->flags = l->flags;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
 	rb_submit(r, false);
-}
-
-static __always_inline void armed_push(__u64 timer, __u32 hash, const struct tw_enter_info *info,
-				       bool tracked)
-{
-	__u32 zero = 0, i;
-	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
-
-	if (!st)
-		return;
-	/* a full stack only holds entries no close will take any more: reuse the top */
-	i = st->depth < TW_ARMED_SLOTS ? st->depth : TW_ARMED_SLOTS - 1;
-	st->slot[i].timer = timer;
-	st->slot[i].hash = hash;
-	st->slot[i].info = *info;
-	st->slot[i].untracked = !tracked;
-	st->depth = i + 1;
-}
-
-/* Takes the entry armed for the socket with this hash, dropping stale ones above it. */
-static __always_inline bool armed_pop(__u32 hash, struct tw_armed *out)
-{
-	__u32 zero = 0;
-	struct tw_armed_stack *st = bpf_map_lookup_elem(&armed, &zero);
-
-	if (!st)
-		return false;
-#pragma unroll
-	for (int i = TW_ARMED_SLOTS - 1; i >= 0; i--) {
-		if ((__u32)i >= st->depth || st->slot[i].hash != hash || !st->slot[i].timer)
-			continue;
-		*out = st->slot[i];
-		st->slot[i].timer = 0;
-		st->depth = i;
-		return true;
-	}
-	return false;
 }
 
 /* The listener of a (netns, port) that has or had one, or NULL. */
@@ -438,36 +387,6 @@ static __always_inline void port_count(__u32 slot, enum port_field what)
 		__sync_fetch_and_add(&v->bind_errors, 1);
 		break;
 	}
-}
-
-/* The tw of a tw_timer_handler timer, as a BTF pointer: its fields are direct loads. */
-static __always_inline const struct inet_timewait_sock *tw_of_timer(const struct timer_list *timer)
-{
-	/* container_of through a scalar: the verifier refuses negative offsets on BTF pointers */
-	__u64 tw = (__u64)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
-
-	return bpf_rdonly_cast((void *)tw, bpf_core_type_id_kernel(struct inet_timewait_sock));
-}
-
-/*
- * Sends a tw_enter held back for its owner (owner tracking), once claimed: owned by known when
- * the socket's owner is known, else by the port's server when this side serves the port.
- */
-static __always_inline void enter_send_late(struct tw_live *l, const struct tw_enter_info *info,
-					    const struct tw_proc *known)
-{
-	struct tw_proc owner = {};
-	struct tw_listener *lsn;
-
-	if (known && known->pid) {
-		owner = *known;
-	} else if (l->side == TW_SIDE_LOCAL) {
-		lsn = port_listener(l->netns, l->sport);
-		if (lsn)
-			owner = lsn->owner;
-	}
-	l->pid = owner.pid; /* for its tw_exit */
-	emit_tw_enter(l, info, &owner);
 }
 
 #endif

@@ -20,9 +20,6 @@
 
 extern const volatile struct tw_config cfg;
 
-/* Kernel 6.2+: a kernel address as a read-only BTF pointer, so its fields are direct loads. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 /*
  * One ring buffer per CPU, created and sized by user space: a single ring's reserve lock is
  * shared by every CPU and costs more than the event itself under load.
@@ -146,6 +143,22 @@ static __always_inline void tuple_direct(struct tw_tuple *t, const struct sock_c
 	} else {
 		*(__u32 *)t->saddr = skc->skc_rcv_saddr;
 		*(__u32 *)t->daddr = skc->skc_daddr;
+	}
+}
+
+/* The same through BPF_CORE_READ, for a pointer that is only a number to the verifier. */
+static __always_inline void tuple_core(struct tw_tuple *t, const struct sock_common *skc)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	t->family = BPF_CORE_READ(skc, skc_family);
+	t->sport = BPF_CORE_READ(skc, skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (t->family == AF_INET6) {
+		bpf_core_read(t->saddr, 16, &skc->skc_v6_rcv_saddr);
+		bpf_core_read(t->daddr, 16, &skc->skc_v6_daddr);
+	} else {
+		bpf_core_read(t->saddr, 4, &skc->skc_rcv_saddr);
+		bpf_core_read(t->daddr, 4, &skc->skc_daddr);
 	}
 }
 

@@ -191,6 +191,7 @@ enum tw_holder_flags {
 	TW_HOLDER_BIND_PORT = 2,    /* its port was taken by bind(): connect() cannot share it */
 	TW_HOLDER_LISTEN_OWNER = 4, /* owner is the process that called listen() on this socket */
 	TW_HOLDER_OWNER_GONE = 8,   /* set by user space: that owner has exited since */
+	TW_HOLDER_NOT_LOOKED_UP = 16, /* set by user space: its owner was not looked for */
 };
 
 /* One socket that held the port of a failed call, read from the bind or UDP hash at the failure. */
@@ -220,12 +221,12 @@ struct tw_snap_rec {
 	struct tw_holder_rec holders[TW_SNAP_HOLDERS];
 };
 
-/* A process that has open some of the socket inodes asked for (iter_args.inos). */
+/* A process that has open one of the socket inodes asked for (iter_args.inos). */
 struct tw_owner_rec {
 	struct tw_hdr hdr;
-	__u64 pad;
+	__u64 ino;
 	__u32 pid;
-	__u32 found; /* bit i: it holds iter_args.inos[i] */
+	__u32 pad;
 	char comm[TW_COMM_LEN];
 };
 
@@ -275,13 +276,12 @@ struct tw_live {
 	__u32 pid;  /* owner; the comm comes with the tw_enter event */
 	__u8 flags; /* enum tw_flags */
 	__u8 side;
-	__u8 wanted; /* bit 0: passed the filters, events are sent; bit 1: tw_enter not sent yet */
+	__u8 wanted; /* passed the filters: events are sent */
 	__u8 v6;
 };
 
 /* Read-only knobs set by user space between open and load. */
 struct tw_config {
-	__u64 tw_timer_fn;  /* address of tw_timer_handler */
 	__u32 pid;	    /* tgid filter, 0 = any */
 	__u32 netns;	    /* netns inode filter, 0 = any */
 	__u16 family;	    /* AF_INET, AF_INET6 or 0 = any */
@@ -294,11 +294,23 @@ struct tw_config {
 	__u64 ports[TW_PORT_WORDS];
 };
 
+/*
+ * What the kernel does not say without /proc/kallsyms or a config file, learned at start from a
+ * TIME_WAIT the agent makes itself (timer_fn, hz), or from the first one armed (hz). In .bss.
+ */
+struct tw_learned {
+	__u64 timer_fn;	 /* tw_timer_handler: the function of every TIME_WAIT timer */
+	__u64 probe_net; /* cookie of the probe's network namespace, 0 when no probe runs */
+	__u32 hz;	 /* jiffies per second, 0 until learned */
+	__u16 probe_sport;
+	__u16 probe_dport;
+};
+
 /* Parameters of one iterator pass, written to .bss by user space. */
-#define TW_ITER_INOS TW_SNAP_HOLDERS
+#define TW_ITER_INOS 256 /* a power of two: a binary search */
 
 struct tw_iter_args {
-	__u64 inos[TW_ITER_INOS]; /* iter/task: the socket inodes to name owners of */
+	__u64 inos[TW_ITER_INOS]; /* iter/task: socket inodes to name owners of, sorted */
 	__u32 ninos;
 	__u8 want_tw_seed; /* iter/tcp: seed the live TIME_WAIT map */
 	__u8 pad[3];

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs, with apt-get, only the Debian packages twscope needs that are missing.
 # Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
+# `--vmtest` what `make vmtest` boots Debian's kernels with,
 # `--deb` what `make deb` and `make deb-test` build and check the package with.
 set -eu
 
@@ -8,6 +9,7 @@ build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicroht
 runtime="iproute2"
 test="libcmocka-dev python3 tmux prometheus procps systemd groff-base man-db util-linux"
 bench="libbpf-tools linux-perf"
+vmtest="qemu-system-x86 busybox-static cpio kmod xz-utils zstd coreutils"
 deb="build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base systemd util-linux"
 
 want="$build $runtime"
@@ -15,6 +17,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--test) want="$want $test" ;;
 	--bench) want="$want $test $bench" ;;
+	--vmtest) want="$want $test $vmtest" ;;
 	--deb) want="$want $test $deb" ;;
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
 	esac

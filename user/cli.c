@@ -21,6 +21,8 @@ enum {
 	OPT_RINGBUF,
 	OPT_MAX_TW,
 	OPT_HOOKS_ONLY,
+	OPT_CHECK,
+	OPT_TW_READS,
 	OPT_PRESSURE,
 };
 
@@ -47,8 +49,13 @@ static const struct argp_option options[] = {
 	{ "max-tw", OPT_MAX_TW, "N", 0, "TIME_WAIT sockets tracked at once (default 131072)", 0 },
 	{ "bench-hooks-only", OPT_HOOKS_ONLY, NULL, OPTION_HIDDEN,
 	  "attach every program, but have each return at once (the bench's floor)", 0 },
+	{ "check", OPT_CHECK, NULL, 0,
+	  "print what this kernel offers and which path each part takes; exit 0 if it runs", 0 },
+	{ "verbose", 'v', NULL, 0, "show libbpf's and the verifier's log", 0 },
+	{ "tw-reads", OPT_TW_READS, "direct|core", OPTION_HIDDEN,
+	  "force how a TIME_WAIT is read (tests): bpf_rdonly_cast or BPF_CORE_READ", 0 },
 	{ "help", 'h', NULL, 0, "show this help", 0 },
-	{ "version", 'V', NULL, 0, "show the version", 0 },
+	{ "version", 'V', NULL, 0, "show the versions of twscope, libbpf and the kernel", 0 },
 	{},
 };
 
@@ -297,6 +304,20 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_HOOKS_ONLY:
 		o->hooks_only = true;
+		break;
+	case OPT_CHECK:
+		o->check = true;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case OPT_TW_READS:
+		if (!strcmp(arg, "direct"))
+			o->tw_reads = TW_READS_DIRECT;
+		else if (!strcmp(arg, "core"))
+			o->tw_reads = TW_READS_CORE;
+		else
+			return fail(ps, "bad --tw-reads '%s': expected direct or core", arg);
 		break;
 	case 'h':
 		o->help = true;

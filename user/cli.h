@@ -10,10 +10,20 @@
 
 #define CLI_MAX_PORTS 64
 
+/* How the TIME_WAIT programs read a tw: chosen by a BTF probe, or forced (hidden option). */
+enum tw_reads {
+	TW_READS_AUTO,
+	TW_READS_DIRECT,
+	TW_READS_CORE,
+};
+
 struct tw_opts {
 	bool json;
 	bool help;
 	bool version;
+	bool check;   /* print the kernel's features and the paths the agent takes, then exit */
+	bool verbose; /* libbpf's and the verifier's log on stderr */
+	enum tw_reads tw_reads;
 	uint16_t ports[CLI_MAX_PORTS];
 	int nports;
 	uint32_t pid;

@@ -200,6 +200,9 @@ static void hint_owner(struct hint *h, const struct diag_sock *s)
 		else if (s->flags & TW_HOLDER_ORPHAN)
 			hint_add(h, "a socket no process holds any more (closed, still %s)",
 				 tcp_state_name(s->state));
+		else if (s->flags & TW_HOLDER_NOT_LOOKED_UP)
+			hint_add(h, "a socket whose owner was not looked up (twscope names owners "
+				    "at most 20 times a second)");
 		else
 			hint_add(h,
 				 "a socket whose owner could not be named (it was closed, or its "
@@ -381,8 +384,11 @@ static void hint_ephemeral(struct hint *h, const struct diag_input *in, const st
 	hint_range(h, in);
 	hint_add(h, "); pool connections, widen %s",
 		 own ? "the socket's IP_LOCAL_PORT_RANGE" : "net.ipv4.ip_local_port_range");
-	if (in->call == TW_CALL_CONNECT && in->tw_reuse != 1)
+	if (in->call == TW_CALL_CONNECT && in->tw_reuse != 1 && r->by_state[ST_TIME_WAIT])
 		hint_add(h, " or use net.ipv4.tcp_tw_reuse=1");
+	if (in->call == TW_CALL_CONNECT)
+		hint_add(h, "; each more source address (bind with IP_BIND_ADDRESS_NO_PORT) adds a "
+			    "whole range toward it");
 }
 
 /* The kernel counted every conflicting socket: its totals replace those of the captured few. */
@@ -436,6 +442,53 @@ static void hint_none(struct hint *h, const struct diag_input *in)
 	}
 }
 
+/* bind() EADDRNOTAVAIL: inet_bind_conflict is not involved, the address is not usable here. */
+static void hint_not_local(struct hint *h, const struct diag_input *in)
+{
+	bool v6 = in->family == AF_INET6;
+
+	hint_add(h, "no interface in this network namespace has the address ");
+	hint_endpoint(h, in->family, in->addr, in->port);
+	if (v6)
+		hint_add(h, "%s, or it is still tentative (duplicate address detection)",
+			 in->bound_dev ? " on the interface the socket is bound or scoped to" : "");
+	hint_add(h, "; bind to a local address or the wildcard");
+	if (!(in->inet_flags & 3))
+		hint_add(h, ", or allow it with %s or net.%s.ip_nonlocal_bind=1",
+			 v6 ? "IPV6_FREEBIND" : "IP_FREEBIND", v6 ? "ipv6" : "ipv4");
+}
+
+/* The walk found ports of the range free: the range did not run out (TW_SNAP_TAKEN only). */
+static bool range_full(const struct diag_input *in)
+{
+	uint32_t range = in->port_hi >= in->port_lo ? in->port_hi - in->port_lo + 1u : 0;
+
+	if (!(in->snap_flags & TW_SNAP_TAKEN) || (in->snap_flags & TW_SNAP_PARTIAL))
+		return true;
+	/* sockets come and go during the walk: a few free ports still mean exhaustion */
+	return (uint64_t)(in->k_ports_busy + in->k_ports_reserved) * 10 >= (uint64_t)range * 9;
+}
+
+static void hint_no_route(struct hint *h, const struct diag_input *in)
+{
+	uint32_t range = in->port_hi >= in->port_lo ? in->port_hi - in->port_lo + 1u : 0;
+
+	if (in->call == TW_CALL_CONNECT) {
+		hint_add(h, "connect() to ");
+		hint_endpoint(h, in->family, in->addr, in->port);
+		hint_add(h,
+			 " found no source address or route (the ephemeral ports are not the "
+			 "reason: %u of %u busy)",
+			 in->k_ports_busy, range);
+	} else {
+		hint_add(h,
+			 "%s(port 0) found no free port although %u of %u looked free when "
+			 "twscope read them (they were taken and released meanwhile)",
+			 in->call == TW_CALL_LISTEN ? "listen" : "bind", range - in->k_ports_busy,
+			 range);
+	}
+}
+
 void diag__run(const struct diag_input *in, struct diag_result *out)
 {
 	struct hint h = { .s = out->hint, .cap = sizeof(out->hint) };
@@ -447,13 +500,7 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 	out->cause = CAUSE_UNKNOWN;
 	out->tw_last_ms = -1;
 	if (in->call != TW_CALL_CONNECT && in->err == EADDRNOTAVAIL) {
-		/* inet_bind_conflict is not involved: the address belongs to no interface */
-		hint_add(&h, "no interface in this network namespace has the address ");
-		hint_endpoint(&h, in->family, in->addr, in->port);
-		hint_add(&h, "; bind to a local address or the wildcard%s",
-			 in->inet_flags & 3 ? ""
-					    : ", or allow it with IP_FREEBIND or "
-					      "net.ipv4.ip_nonlocal_bind=1");
+		hint_not_local(&h, in);
 		return;
 	}
 	/* Two passes so the listed holders start with those of the chosen cause. */
@@ -467,6 +514,10 @@ void diag__run(const struct diag_input *in, struct diag_result *out)
 			    cause_rank(cause_of(&in->socks[i])) == rank)
 				add_holder(out, &in->socks[i]);
 	take_kernel_counts(in, out);
+	if (exhausted && !range_full(in)) {
+		hint_no_route(&h, in);
+		return;
+	}
 	if (exhausted) {
 		out->cause = CAUSE_EPHEMERAL_EXHAUSTED;
 		hint_ephemeral(&h, in, out);

@@ -231,6 +231,8 @@ static void json_holder(struct jw *w, const struct diag_sock *s)
 	} else if (s->state != TCP_TIME_WAIT_NUM) {
 		/* true only when no file refers to it; false when its owner was not found */
 		jw__bool(w, "orphan", s->flags & TW_HOLDER_ORPHAN);
+		if (s->flags & TW_HOLDER_NOT_LOOKED_UP)
+			jw__bool(w, "owner_looked_up", false);
 	}
 	if (s->flags & TW_HOLDER_BIND_PORT)
 		jw__bool(w, "bind_port", true);
@@ -474,7 +476,8 @@ static void holder_line(struct buf *b, const struct diag_sock *s)
 	} else if (s->state == TCP_TIME_WAIT_NUM || (s->flags & TW_HOLDER_ORPHAN)) {
 		buf__puts(b, "no process");
 	} else {
-		buf__puts(b, "owner not found");
+		buf__puts(b, s->flags & TW_HOLDER_NOT_LOOKED_UP ? "owner not looked up"
+								: "owner not found");
 	}
 	if (s->reuseaddr)
 		buf__puts(b, " reuseaddr");

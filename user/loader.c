@@ -9,13 +9,16 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <linux/capability.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "agg.h"
+#include "bpflog.h"
 #include "loader.h"
 #include "netns.h"
+#include "twprobe.h"
 #include "twscope.skel.h"
 
 #define TRACEFS "/sys/kernel/tracing"
@@ -67,6 +70,24 @@ static bool tracefs_ready(void)
 	       access("/sys/kernel/debug/tracing/events", F_OK) == 0;
 }
 
+static uint64_t kallsyms(const char *name)
+{
+	unsigned long long addr, found = 0;
+	char line[512], sym[256], type;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) == 3 && !strcmp(sym, name)) {
+			found = addr;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 int loader__preflight(bool *mounted, char *err, size_t len)
 {
 	char path[256];
@@ -112,32 +133,89 @@ int loader__preflight(bool *mounted, char *err, size_t len)
 				    btf_tps[i]);
 		}
 	}
-	/* the TIME_WAIT programs read a tw through it */
-	if (btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) < 0) {
-		btf__free(btf);
-		return fail(err, len,
-			    "this kernel lacks the kfunc bpf_rdonly_cast (Linux 6.2 or later)");
-	}
 	btf__free(btf);
 	return 0;
 }
 
-static uint64_t kallsyms(const char *name)
+/* The type a struct member has in the kernel's BTF (typedefs and qualifiers skipped). */
+static const struct btf_type *member_type(const struct btf *btf, const char *type,
+					  const char *member)
 {
-	unsigned long long addr, found = 0;
-	char line[512], sym[256], type;
-	FILE *f = fopen("/proc/kallsyms", "re");
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	const struct btf_type *t = id < 0 ? NULL : btf__type_by_id(btf, id);
+	const struct btf_member *m;
 
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) == 3 && !strcmp(sym, name)) {
-			found = addr;
-			break;
+	if (!t)
+		return NULL;
+	m = btf_members(t);
+	for (int i = 0; i < btf_vlen(t); i++, m++) {
+		const char *name = btf__name_by_offset(btf, m->name_off);
+
+		if (name && !strcmp(name, member)) {
+			id = m->type;
+			t = btf__type_by_id(btf, id);
+			while (t && (btf_is_typedef(t) || btf_is_mod(t)))
+				t = btf__type_by_id(btf, t->type);
+			return t;
 		}
 	}
-	fclose(f);
-	return found;
+	return NULL;
+}
+
+static bool file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/* A file with something in it (a config hidden under /dev/null has nothing). */
+static bool file_readable(const char *path)
+{
+	char c;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && read(fd, &c, 1) == 1;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+int loader__features(struct tw_features *f)
+{
+	const struct btf_type *t;
+	char path[256];
+	struct utsname u;
+	struct btf *btf;
+
+	memset(f, 0, sizeof(*f));
+	f->btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	f->tracefs = tracefs_ready();
+	f->syscall_tps = true;
+	for (size_t i = 0; i < sizeof(syscall_tps) / sizeof(syscall_tps[0]); i++) {
+		snprintf(path, sizeof(path), TRACEFS "/events/syscalls/%s", syscall_tps[i]);
+		f->syscall_tps &= file_exists(path);
+	}
+	f->kallsyms = kallsyms("tw_timer_handler") != 0;
+	if (uname(&u) == 0) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		f->config = file_readable(path) || file_readable("/proc/config.gz");
+	}
+	btf = f->btf ? btf__load_vmlinux_btf() : NULL;
+	if (!btf)
+		return f->btf ? -errno : -ENOENT;
+	f->tp_btf = true;
+	for (size_t i = 0; i < sizeof(btf_tps) / sizeof(btf_tps[0]); i++) {
+		snprintf(path, sizeof(path), "btf_trace_%s", btf_tps[i]);
+		f->tp_btf &= btf__find_by_name_kind(btf, path, BTF_KIND_TYPEDEF) >= 0;
+	}
+	f->rdonly_cast = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) >= 0;
+	f->bucket_expiry = member_type(btf, "trace_event_raw_timer_start", "bucket_expiry") != NULL;
+	t = member_type(btf, "local_ports", "range");
+	f->ports_u32 = t && !btf_is_array(t);
+	t = member_type(btf, "netns_ipv4", "tcp_death_row");
+	f->death_row_ptr = t && btf_is_ptr(t);
+	f->inet_flags = member_type(btf, "inet_sock", "inet_flags") != NULL;
+	btf__free(btf);
+	return 0;
 }
 
 /* Per CPU: the --ringbuf total split over the CPUs, a power of two, at least 256 KiB. */
@@ -150,22 +228,94 @@ static size_t ring_size(unsigned int total_kb, int ncpus)
 	return size;
 }
 
-static char libbpf_last[512];
+/*
+ * libbpf's and the verifier's log of this run, kept to say why a load failed; shown as it comes
+ * with -v (or TWSCOPE_DEBUG set).
+ */
+static struct {
+	char text[64 * 1024];
+	size_t len;
+	bool verbose;
+} blog;
 
-/* libbpf is quiet unless TWSCOPE_DEBUG is set; its last warning feeds our one-line errors. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	va_list cp;
+	int n;
 
-	if (getenv("TWSCOPE_DEBUG")) {
+	if (blog.verbose) {
 		va_copy(cp, ap);
 		vfprintf(stderr, fmt, cp);
 		va_end(cp);
 	}
-	if (level == LIBBPF_WARN) {
-		vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, ap);
-		libbpf_last[strcspn(libbpf_last, "\n")] = '\0';
+	if (level == LIBBPF_DEBUG || blog.len >= sizeof(blog.text) - 1)
+		return 0;
+	n = vsnprintf(blog.text + blog.len, sizeof(blog.text) - blog.len, fmt, ap);
+	if (n > 0)
+		blog.len = blog.len + n < sizeof(blog.text) ? blog.len + n : sizeof(blog.text) - 1;
+	return 0;
+}
+
+void loader__verbose(bool on)
+{
+	blog.verbose = on || getenv("TWSCOPE_DEBUG");
+	libbpf_set_print(libbpf_print);
+}
+
+/* A load or attach failure with the log line that says why, in one line. */
+static int fail_log(const struct loader *l, char *err, size_t len, const char *what, int ret)
+{
+	const char *missing = NULL;
+	char why[400];
+
+	/* a path forced on a kernel the probes found lacking it */
+	if (l->direct && !l->feat.rdonly_cast)
+		missing = "the kfunc bpf_rdonly_cast (Linux 6.2+)";
+	else if (!l->feat.tp_btf)
+		missing = "BTF tracepoints (tp_btf)";
+	bpflog__reason(blog.text, blog.len, missing, why, sizeof(why));
+	snprintf(err, len, "%s: %s%s%s%s", what, strerror(-ret), why[0] ? " (" : "", why,
+		 why[0] ? ")" : "");
+	return ret;
+}
+
+/*
+ * What TIME_WAIT timers are and HZ, from a TIME_WAIT made here while only the timer_start
+ * program is attached (nothing else sees the probe's sockets); /proc/kallsyms names the
+ * function when the probe cannot run, and HZ then comes from the first TIME_WAIT armed.
+ */
+static int learn(struct loader *l, char *err, size_t len)
+{
+	struct tw_learned *t = &l->skel->bss->tw_learned;
+	struct bpf_program *prog =
+		l->direct ? l->skel->progs.tw_timer_start : l->skel->progs.tw_timer_start_core;
+	struct bpf_link **link =
+		l->direct ? &l->skel->links.tw_timer_start : &l->skel->links.tw_timer_start_core;
+	struct twprobe p;
+	int ret;
+
+	*link = bpf_program__attach(prog);
+	if (!*link)
+		return fail_log(l, err, len, "attaching the BPF programs failed", -errno);
+	ret = twprobe__open(&p);
+	if (!ret) {
+		t->probe_sport = p.sport;
+		t->probe_dport = p.dport;
+		__atomic_store_n(&t->probe_net, p.net_cookie, __ATOMIC_RELEASE);
+		ret = twprobe__time_wait(&p);
 	}
+	/* the arm happened inside the client's last read; a moment for another CPU's softirq */
+	for (int i = 0; !ret && i < 100 && !__atomic_load_n(&t->timer_fn, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	twprobe__close(&p);
+	l->learned_from = t->timer_fn ? "a TIME_WAIT made at start" : NULL;
+	if (!t->timer_fn && (t->timer_fn = kallsyms("tw_timer_handler")))
+		l->learned_from = "/proc/kallsyms";
+	if (!t->timer_fn)
+		return fail(err, len,
+			    "cannot recognise TIME_WAIT timers: the start probe saw no TIME_WAIT "
+			    "(%s) and /proc/kallsyms hides tw_timer_handler",
+			    ret ? strerror(-ret) : "timed out");
 	return 0;
 }
 
@@ -173,28 +323,26 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 		 char *err, size_t len)
 {
 	struct tw_config *cfg;
-	uint64_t twfn;
 	int ret;
 
 	memset(l, 0, sizeof(*l));
 	libbpf_set_print(libbpf_print);
+	blog.len = 0;
+	ret = loader__features(&l->feat);
+	if (ret)
+		return fail(err, len, "cannot read the kernel's BTF: %s", strerror(-ret));
+	l->direct =
+		o->tw_reads == TW_READS_AUTO ? l->feat.rdonly_cast : o->tw_reads == TW_READS_DIRECT;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0)
 		return fail(err, len, "cannot count CPUs");
 	l->percpu = calloc(l->ncpus, sizeof(uint64_t));
 	if (!l->percpu)
 		return -ENOMEM;
-	twfn = kallsyms("tw_timer_handler");
-	if (!twfn)
-		return fail(err, len,
-			    "tw_timer_handler is not in /proc/kallsyms (or addresses are "
-			    "hidden by kernel.kptr_restrict): TIME_WAIT timers cannot be "
-			    "recognised");
 	l->skel = twscope_bpf__open();
 	if (!l->skel)
 		return fail(err, len, "cannot open the BPF object: %s", strerror(errno));
 	cfg = (struct tw_config *)&l->skel->rodata->cfg;
-	cfg->tw_timer_fn = twfn;
 	cfg->pid = o->pid;
 	cfg->netns = o->netns;
 	cfg->family = o->family;
@@ -222,6 +370,12 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	bpf_map__set_max_entries(l->skel->maps.events, l->ncpus);
 	bpf_map__set_max_entries(l->skel->maps.live, o->max_tw);
 	cfg->live_mask = o->max_tw - 1;
+	/* one way to read a new tw: direct loads where the kernel has bpf_rdonly_cast */
+	bpf_program__set_autoload(l->skel->progs.tw_timer_start, l->direct);
+	bpf_program__set_autoload(l->skel->progs.tw_timer_start_core, !l->direct);
+	/* attached by hand, first and alone, for the start probe */
+	bpf_program__set_autoattach(l->skel->progs.tw_timer_start, false);
+	bpf_program__set_autoattach(l->skel->progs.tw_timer_start_core, false);
 	l->skel->rodata->nr_bind = SYS_bind;
 	l->skel->rodata->nr_listen = SYS_listen;
 	l->skel->rodata->nr_connect = SYS_connect;
@@ -241,12 +395,13 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 		return -ENOMEM;
 	ret = twscope_bpf__load(l->skel);
 	if (ret)
-		return fail(err, len, "loading the BPF programs failed: %s%s%s", strerror(-ret),
-			    libbpf_last[0] ? ": " : "", libbpf_last);
+		return fail_log(l, err, len, "loading the BPF programs failed", ret);
+	ret = learn(l, err, len);
+	if (ret)
+		return ret;
 	ret = twscope_bpf__attach(l->skel);
 	if (ret)
-		return fail(err, len, "attaching the BPF programs failed: %s%s%s", strerror(-ret),
-			    libbpf_last[0] ? ": " : "", libbpf_last);
+		return fail_log(l, err, len, "attaching the BPF programs failed", ret);
 	for (int i = 0; i < LOADER_EXIT_TPS; i++) {
 		l->exit_links[i] = bpf_program__attach_tracepoint(l->skel->progs.handle_sys_exit,
 								  "syscalls", syscall_tps[i]);

@@ -16,6 +16,21 @@ struct port_row;
 
 #define LOADER_EXIT_TPS 4 /* syscall exits of bind, listen, connect, sendto */
 
+/* What the kernel offers the agent, from BTF and the file system (twscope --check). */
+struct tw_features {
+	bool btf;	    /* /sys/kernel/btf/vmlinux */
+	bool tp_btf;	    /* the four BTF tracepoints the programs attach to */
+	bool tracefs;	    /* mounted (the syscall tracepoints need it) */
+	bool syscall_tps;   /* syscalls:sys_exit_bind/listen/connect/sendto */
+	bool rdonly_cast;   /* kfunc bpf_rdonly_cast, 6.2+: a tw is read with direct loads */
+	bool bucket_expiry; /* timer_start(timer, bucket_expiry), 6.9+; else (expires, flags) */
+	bool ports_u32;	    /* ip_local_port_range packed in a u32, 6.8+; else int[2] */
+	bool death_row_ptr; /* net->ipv4.tcp_death_row a pointer (5.17 to 6.0) */
+	bool inet_flags;    /* inet_sock.inet_flags, 6.6+; else bitfields */
+	bool kallsyms;	    /* /proc/kallsyms shows addresses (not needed) */
+	bool config;	    /* a kernel config file exists (not needed) */
+};
+
 struct loader {
 	struct twscope_bpf *skel;
 	struct ring_buffer *rb;
@@ -31,10 +46,17 @@ struct loader {
 	size_t keys_len;
 	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task: made on first use */
 	struct bpf_link *exit_links[LOADER_EXIT_TPS];
+	struct tw_features feat;
+	bool direct;		  /* the tw is read with direct loads (else BPF_CORE_READ) */
+	const char *learned_from; /* where tw_timer_handler's address came from */
 };
 
 /* Root, BTF, tracefs (mounted here when absent: *mounted set), tracepoints; -errno + message. */
 int loader__preflight(bool *mounted, char *err, size_t len);
+/* Probes what the running kernel offers; 0 or -errno (no BTF). */
+int loader__features(struct tw_features *f);
+/* libbpf's and the verifier's log on stderr as it comes. */
+void loader__verbose(bool on);
 int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_fn fn, void *ctx,
 		 char *err, size_t len);
 /* Seeds listeners and existing TIME_WAITs of every reachable netns; returns how many netns. */

@@ -19,6 +19,7 @@
 #include "agg.h"
 #include "bindwatch.h"
 #include "census.h"
+#include "check.h"
 #include "cli.h"
 #include "event.h"
 #include "json.h"
@@ -48,6 +49,8 @@ struct app {
 	struct buf out;
 	struct reorder *ro;
 	struct owners *owners;
+	size_t *new_binds; /* reorder offsets of the bind errors the last consume brought */
+	size_t nnew, new_cap;
 	struct census cen;
 	struct ports *ports;
 	bool census_failed;
@@ -143,27 +146,52 @@ static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 	return ret;
 }
 
-/*
- * A record from a ring: checked, copied for reordering; a bind error's holders are named now,
- * while the processes that own them are most likely still there.
- */
+/* A record from a ring: checked, copied for reordering; bind errors noted for naming. */
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct app *a = ctx;
-	void *copy;
+	size_t off;
 
 	if (event__validate(data, len) < 0) {
 		a->bad_records++;
 		return 0;
 	}
-	copy = reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size);
-	if (!copy) {
+	if (!reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size, &off)) {
 		dispatch(a, data); /* out of memory: in ring order rather than lost */
 		return 0;
 	}
-	if (((const struct tw_hdr *)copy)->type == TW_REC_BIND_ERR)
-		owners__name(a->owners, copy, now_ns());
+	if (((const struct tw_hdr *)data)->type != TW_REC_BIND_ERR)
+		return 0;
+	if (a->nnew == a->new_cap) {
+		size_t cap = a->new_cap ? a->new_cap * 2 : 64;
+		size_t *p = realloc(a->new_binds, cap * sizeof(*p));
+
+		if (!p)
+			return 0; /* not named: its owners stay unnamed, the failure is kept */
+		a->new_binds = p;
+		a->new_cap = cap;
+	}
+	a->new_binds[a->nnew++] = off;
 	return 0;
+}
+
+/*
+ * The holders of the failures that just arrived are named at once, in one pass, while the
+ * processes that own them are most likely still there.
+ */
+static void name_new(struct app *a)
+{
+	struct tw_snap_rec *recs[256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->nnew; i++) {
+		recs[n++] = reorder__at(a->ro, a->new_binds[i]);
+		if (n == sizeof(recs) / sizeof(recs[0]) || i + 1 == a->nnew) {
+			owners__name(a->owners, recs, n, now_ns());
+			n = 0;
+		}
+	}
+	a->nnew = 0;
 }
 
 /*
@@ -173,6 +201,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 static void drain(struct app *a, bool all)
 {
 	ring_buffer__consume(a->l.rb);
+	name_new(a);
 	reorder__drain(a->ro, all ? UINT64_MAX : now_ns() - HOLD_BACK_NS, dispatch, a);
 }
 
@@ -262,7 +291,14 @@ static size_t census_filter(struct app *a)
 		a->cen.keys[keep] = *k;
 		a->cen.uses[keep++] = a->cen.uses[i];
 	}
-	return keep;
+	a->cen.n = keep;
+	/* and the namespaces --netns lets through */
+	keep = 0;
+	for (size_t i = 0; i < a->cen.nns; i++)
+		if (!a->o.netns || a->cen.ns[i].p.netns == a->o.netns)
+			a->cen.ns[keep++] = a->cen.ns[i];
+	a->cen.nns = keep;
+	return a->cen.n;
 }
 
 /* Each process once, in place; returns how many. */
@@ -284,7 +320,7 @@ static size_t unique_procs(struct tw_proc *p, size_t n)
 /* Each interval: the ephemeral ports in use per destination, and pressure that changed. */
 static void census_tick(struct app *a, uint64_t now)
 {
-	const struct dest_row *crossed[64];
+	const struct dest_row **crossed;
 	size_t n;
 	int ret = census__run(&a->cen, &a->l);
 
@@ -295,12 +331,15 @@ static void census_tick(struct app *a, uint64_t now)
 		return;
 	}
 	a->census_failed = false;
-	if (ports__update(a->ports, a->cen.keys, a->cen.uses, census_filter(a), a->cen.ns,
-			  a->cen.nns))
+	census_filter(a);
+	if (ports__update(a->ports, a->cen.keys, a->cen.uses, a->cen.n, a->cen.ns, a->cen.nns))
 		return;
 	if (!(a->o.events & TW_EV_BIND))
 		return;
-	n = ports__crossed(a->ports, crossed, 64);
+	crossed = calloc(ports__count(a->ports) + 1, sizeof(*crossed));
+	if (!crossed)
+		return;
+	n = ports__crossed(a->ports, crossed, ports__count(a->ports));
 	for (size_t i = 0; i < n; i++) {
 		const struct netns_ports *ns;
 		size_t nns = ports__netns(a->ports, &ns);
@@ -322,6 +361,7 @@ static void census_tick(struct app *a, uint64_t now)
 		report__pressure(&a->rc, now, crossed[i], found, nowners, found + TW_DEST_SAMPLES,
 				 nbound, a->o.json, &a->out);
 	}
+	free(crossed);
 }
 
 /* Every interval and once at exit: counts to stdout (JSON) or the timeline, and to the log. */
@@ -338,7 +378,8 @@ static void interval_report(struct app *a, uint64_t now)
 	if (a->o.json)
 		buf__put(&a->out, line.data, line.len);
 	else
-		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8, &a->out);
+		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8,
+				 a->rc.cols, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
 	publish_metrics(a, true);
@@ -550,9 +591,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (a.o.version) {
-		printf("twscope %s\n", TWSCOPE_VERSION);
+		check__version(stdout);
 		return 0;
 	}
+	loader__verbose(a.o.verbose);
+	if (a.o.check)
+		return check__run(&a.o);
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked before any thread starts (libmicrohttpd's), so only the signalfd sees them */
 	sigemptyset(&sigs);
@@ -645,6 +689,7 @@ cleanup:
 	bindwatch__free(a.bw);
 	owners__free(a.owners);
 	ports__free(a.ports);
+	free(a.new_binds);
 	census__free(&a.cen);
 	reorder__free(a.ro);
 	agg__free(a.agg);

@@ -9,13 +9,15 @@
 #include "event.h"
 #include "owners.h"
 
-#define OWN_SLOTS   4096 /* remembered inodes, direct-mapped */
+#define OWN_SLOTS   8192 /* remembered inodes, direct-mapped */
 #define ALIVE_SLOTS 256	 /* remembered liveness of pids */
 #define MS	    1000000ULL
 #define KEEP_NS	    (10000 * MS) /* a named inode is looked up again after this */
 #define MISS_NS	    (1000 * MS)	 /* an inode no process had is not looked for again before */
 #define ALIVE_NS    (100 * MS)
-#define WALK_GAP_NS (5 * MS) /* task file passes are spaced at least this much */
+/* Passes over every process's descriptors: at most this many a second, in bursts of a few. */
+#define WALKS_PER_S 20
+#define WALK_BURST  5
 
 struct own_entry {
 	uint64_t ino; /* 0: free */
@@ -34,7 +36,9 @@ struct owners {
 	owners_walk_fn walk;
 	void *ctx;
 	uint64_t walks;
-	uint64_t last_walk_ns;
+	uint64_t skipped; /* holders left unnamed because the pass budget was spent */
+	double tokens;
+	uint64_t tokens_ns;
 	struct own_entry own[OWN_SLOTS];
 	struct alive_entry alive[ALIVE_SLOTS];
 };
@@ -46,6 +50,7 @@ struct owners *owners__new(owners_walk_fn walk, void *ctx)
 	if (o) {
 		o->walk = walk;
 		o->ctx = ctx;
+		o->tokens = WALK_BURST;
 	}
 	return o;
 }
@@ -60,9 +65,14 @@ uint64_t owners__walks(const struct owners *o)
 	return o->walks;
 }
 
+uint64_t owners__skipped(const struct owners *o)
+{
+	return o->skipped;
+}
+
 static struct own_entry *slot_of(struct owners *o, uint64_t ino)
 {
-	return &o->own[(ino * 0x9E3779B97F4A7C15ULL) >> 52 & (OWN_SLOTS - 1)];
+	return &o->own[(ino * 0x9E3779B97F4A7C15ULL) >> 51 & (OWN_SLOTS - 1)];
 }
 
 static const struct own_entry *lookup(struct owners *o, uint64_t ino, uint64_t now_ns)
@@ -114,53 +124,82 @@ static bool pid_gone(struct owners *o, uint32_t pid, uint64_t now_ns)
 	return a->gone;
 }
 
-/* One owner pass for the inodes in want; what it finds and misses is remembered. */
+/* Takes one pass from the budget, refilled at WALKS_PER_S; false when it is spent. */
+static bool take_pass(struct owners *o, uint64_t now_ns)
+{
+	if (o->tokens_ns)
+		o->tokens += (double)(now_ns - o->tokens_ns) * WALKS_PER_S / 1e9;
+	o->tokens_ns = now_ns;
+	if (o->tokens > WALK_BURST)
+		o->tokens = WALK_BURST;
+	if (o->tokens < 1)
+		return false;
+	o->tokens -= 1;
+	return true;
+}
+
+static int by_value(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* One owner pass for the inodes in want (sorted, unique); what it finds and misses is kept. */
 static void walk(struct owners *o, const uint64_t *want, uint32_t n, uint64_t now_ns)
 {
 	void *data = NULL;
 	size_t len = 0;
 
 	o->walks++;
-	o->last_walk_ns = now_ns;
 	for (uint32_t i = 0; i < n; i++)
 		remember(o, want[i], 0, NULL, now_ns);
 	if (o->walk(o->ctx, want, n, &data, &len) == 0) {
 		for (size_t off = 0; off + sizeof(struct tw_hdr) <= len;) {
 			const struct tw_owner_rec *r = (const void *)((const char *)data + off);
+			const struct own_entry *e;
 			int type = event__validate(r, len - off);
 
 			if (type < 0)
 				break;
 			off += r->hdr.size;
-			if (type != TW_REC_OWNER || !r->pid)
+			if (type != TW_REC_OWNER || !r->pid ||
+			    !bsearch(&r->ino, want, n, sizeof(*want), by_value))
 				continue;
-			for (uint32_t i = 0; i < n; i++) {
-				const struct own_entry *e;
-
-				if (!(r->found & (1u << i)))
-					continue;
-				/* of a socket shared by pre-forked servers, the lowest pid: the
-				 * parent */
-				e = lookup(o, want[i], now_ns);
-				if (!e || !e->pid || r->pid < e->pid)
-					remember(o, want[i], r->pid, r->comm, now_ns);
-			}
+			/* of a socket shared by pre-forked servers, the lowest pid: the parent */
+			e = lookup(o, r->ino, now_ns);
+			if (!e || !e->pid || r->pid < e->pid)
+				remember(o, r->ino, r->pid, r->comm, now_ns);
 		}
 	}
 	free(data);
+}
+
+/* Looks the inodes up in one pass, if any is new and the budget allows; false if skipped. */
+static bool look_up(struct owners *o, uint64_t *want, uint32_t n, uint64_t now_ns)
+{
+	uint32_t k = 0;
+
+	qsort(want, n, sizeof(*want), by_value);
+	for (uint32_t i = 0; i < n; i++)
+		if (want[i] && (!k || want[i] != want[k - 1]) && !lookup(o, want[i], now_ns))
+			want[k++] = want[i];
+	if (!k)
+		return true;
+	if (!take_pass(o, now_ns))
+		return false;
+	walk(o, want, k, now_ns);
+	return true;
 }
 
 void owners__lookup(struct owners *o, const uint64_t *inos, uint32_t n, struct tw_proc *out,
 		    uint64_t now_ns)
 {
 	uint64_t want[TW_ITER_INOS];
-	uint32_t nwant = 0;
+	uint32_t k = n < TW_ITER_INOS ? n : TW_ITER_INOS;
 
-	for (uint32_t i = 0; i < n && nwant < TW_ITER_INOS; i++)
-		if (inos[i] && !lookup(o, inos[i], now_ns))
-			want[nwant++] = inos[i];
-	if (nwant && now_ns - o->last_walk_ns >= WALK_GAP_NS)
-		walk(o, want, nwant, now_ns);
+	memcpy(want, inos, k * sizeof(*want));
+	look_up(o, want, k, now_ns);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct own_entry *e = inos[i] ? lookup(o, inos[i], now_ns) : NULL;
 
@@ -172,22 +211,32 @@ void owners__lookup(struct owners *o, const uint64_t *inos, uint32_t n, struct t
 	}
 }
 
-void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns)
+void owners__name(struct owners *o, struct tw_snap_rec *const *recs, size_t nrecs, uint64_t now_ns)
 {
-	uint32_t n = rec->bind.nholders < TW_SNAP_HOLDERS ? rec->bind.nholders : TW_SNAP_HOLDERS;
-	uint64_t inos[TW_SNAP_HOLDERS] = {};
-	struct tw_proc found[TW_SNAP_HOLDERS];
+	uint64_t want[TW_ITER_INOS];
+	uint32_t n = 0;
+	bool looked;
 
-	/* holders the kernel named already are not looked for */
-	for (uint32_t i = 0; i < n; i++)
-		inos[i] = rec->holders[i].owner.pid ? 0 : rec->holders[i].ino;
-	owners__lookup(o, inos, n, found, now_ns);
-	for (uint32_t i = 0; i < n; i++) {
-		struct tw_holder_rec *h = &rec->holders[i];
+	/* every socket with a file, a listener named by its listen() too: it may have moved on */
+	for (size_t r = 0; r < nrecs; r++)
+		for (uint32_t i = 0; i < recs[r]->bind.nholders && i < TW_SNAP_HOLDERS; i++)
+			if (recs[r]->holders[i].ino && n < TW_ITER_INOS)
+				want[n++] = recs[r]->holders[i].ino;
+	looked = look_up(o, want, n, now_ns);
+	for (size_t r = 0; r < nrecs; r++) {
+		for (uint32_t i = 0; i < recs[r]->bind.nholders && i < TW_SNAP_HOLDERS; i++) {
+			struct tw_holder_rec *h = &recs[r]->holders[i];
+			const struct own_entry *e = h->ino ? lookup(o, h->ino, now_ns) : NULL;
 
-		if (!h->owner.pid && found[i].pid) {
-			h->owner.pid = found[i].pid;
-			memcpy(h->owner.comm, found[i].comm, sizeof(h->owner.comm));
+			if (e && e->pid) {
+				/* who holds it now: a daemon's child after its parent listened */
+				h->owner.pid = e->pid;
+				memcpy(h->owner.comm, e->comm, sizeof(h->owner.comm));
+				h->flags &= ~TW_HOLDER_LISTEN_OWNER;
+			} else if (h->ino && !e && !h->owner.pid) {
+				h->flags |= TW_HOLDER_NOT_LOOKED_UP;
+				o->skipped += !looked;
+			}
 		}
 	}
 }

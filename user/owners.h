@@ -25,12 +25,17 @@ struct owners *owners__new(owners_walk_fn walk, void *ctx);
 /* The owners of n socket inodes (0: none asked), in out; pid 0 where none was found. */
 void owners__lookup(struct owners *o, const uint64_t *inos, uint32_t n, struct tw_proc *out,
 		    uint64_t now_ns);
-/* Fills in the owner of every holder the kernel left unnamed: call it as the record arrives. */
-void owners__name(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
+/*
+ * Names the holders of the records that just arrived, in one pass: who holds each socket now
+ * (a listener named by its listen() too); a holder left unnamed because passes are rationed
+ * is marked TW_HOLDER_NOT_LOOKED_UP.
+ */
+void owners__name(struct owners *o, struct tw_snap_rec *const *recs, size_t nrecs, uint64_t now_ns);
 /* Marks the owners whose process has exited since: call it when the failure is explained. */
 void owners__mark_gone(struct owners *o, struct tw_snap_rec *rec, uint64_t now_ns);
-/* Task file passes run so far. */
+/* Owner passes run so far, and holders not looked up because the passes were rationed. */
 uint64_t owners__walks(const struct owners *o);
+uint64_t owners__skipped(const struct owners *o);
 void owners__free(struct owners *o);
 
 #endif

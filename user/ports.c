@@ -187,7 +187,10 @@ int ports__update(struct ports *p, const struct tw_dest_key *keys, const struct 
 			if (!r->high)
 				continue;
 			r->ports_in_use = r->time_wait = 0;
-			r->headroom = 1.0;
+			r->headroom = r->ports_available > r->ports_bound
+					      ? (double)(r->ports_available - r->ports_bound) /
+							r->ports_available
+					      : 0.0;
 			r->seen = p->gen;
 			pressure(p, r);
 		}
@@ -243,6 +246,11 @@ const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16
 			return r;
 	}
 	return NULL;
+}
+
+size_t ports__count(const struct ports *p)
+{
+	return p->nsorted;
 }
 
 size_t ports__netns(const struct ports *p, const struct netns_ports **out)

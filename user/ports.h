@@ -48,6 +48,8 @@ size_t ports__crossed(const struct ports *p, const struct dest_row **out, size_t
 /* A destination of the last update, or NULL. */
 const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16_t family,
 				   const uint8_t *addr, uint16_t port);
+/* Destinations the last update keeps (in use, or still under pressure). */
+size_t ports__count(const struct ports *p);
 /* Namespaces of the last update. */
 size_t ports__netns(const struct ports *p, const struct netns_ports **out);
 void ports__free(struct ports *p);

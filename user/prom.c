@@ -194,7 +194,14 @@ static void render_ephemeral(const struct ports *ports, size_t top, struct buf *
 	/* the range is the netns's for both families: net.ipv4.ip_local_port_range */
 	help(b, "twscope_ephemeral_ports_available", "gauge",
 	     "Ports of the ephemeral range, less ip_local_reserved_ports");
+	/* the namespaces of the destinations listed, no more: the series stay bounded by --top */
 	for (size_t i = 0; i < nns; i++) {
+		bool listed = false;
+
+		for (size_t j = 0; j < n && !listed; j++)
+			listed = rows[j]->key.netns_cookie == ns[i].cookie;
+		if (!listed)
+			continue;
 		uint32_t range = ns[i].p.hi >= ns[i].p.lo ? ns[i].p.hi - ns[i].p.lo + 1 : 0;
 		uint32_t avail =
 			range > ns[i].p.ports_reserved ? range - ns[i].p.ports_reserved : 0;
@@ -207,9 +214,15 @@ static void render_ephemeral(const struct ports *ports, size_t top, struct buf *
 	}
 	help(b, "twscope_ephemeral_ports_bound", "gauge",
 	     "Ports of the ephemeral range taken by bind(), lost to every destination");
-	for (size_t i = 0; i < nns; i++)
-		buf__printf(b, "twscope_ephemeral_ports_bound{netns=\"%u\"} %u\n", ns[i].p.netns,
-			    ns[i].p.ports_bound);
+	for (size_t i = 0; i < nns; i++) {
+		bool listed = false;
+
+		for (size_t j = 0; j < n && !listed; j++)
+			listed = rows[j]->key.netns_cookie == ns[i].cookie;
+		if (listed)
+			buf__printf(b, "twscope_ephemeral_ports_bound{netns=\"%u\"} %u\n",
+				    ns[i].p.netns, ns[i].p.ports_bound);
+	}
 	free(rows);
 }
 

@@ -65,7 +65,12 @@ static void *arena_put(struct arena *a, const void *rec, size_t len)
 	return dst;
 }
 
-void *reorder__add(struct reorder *r, const void *rec, size_t len)
+void *reorder__at(struct reorder *r, size_t off)
+{
+	return off < r->cur.len ? r->cur.data + off : NULL;
+}
+
+void *reorder__add(struct reorder *r, const void *rec, size_t len, size_t *out_off)
 {
 	size_t off = r->cur.len;
 	void *copy;
@@ -85,6 +90,8 @@ void *reorder__add(struct reorder *r, const void *rec, size_t len)
 	r->keys[r->nkeys].ts_ns = ((const struct tw_hdr *)rec)->ts_ns;
 	r->keys[r->nkeys].off = off;
 	r->nkeys++;
+	if (out_off)
+		*out_off = off;
 	return copy;
 }
 

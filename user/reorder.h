@@ -15,8 +15,12 @@ struct reorder;
 typedef void (*reorder_fn)(void *ctx, void *rec);
 
 struct reorder *reorder__new(void);
-/* Copies a record (it starts with struct tw_hdr); returns the copy, or NULL when out of memory. */
-void *reorder__add(struct reorder *r, const void *rec, size_t len);
+/*
+ * Copies a record (it starts with struct tw_hdr); returns the copy, or NULL when out of memory.
+ * *off (if not NULL) finds it again with reorder__at() until the next drain.
+ */
+void *reorder__add(struct reorder *r, const void *rec, size_t len, size_t *off);
+void *reorder__at(struct reorder *r, size_t off);
 /* Hands fn every record stamped at or before cutoff_ns, in time order (ring order on ties). */
 void reorder__drain(struct reorder *r, uint64_t cutoff_ns, reorder_fn fn, void *ctx);
 /* Records held. */

@@ -218,11 +218,16 @@ static void span_name(unsigned int secs, char *s, size_t len)
 }
 
 /* Columns: side, port, address, gauge now/peak, interval and total counts, ports in use toward a
- * destination of the range's, sparkline. */
-#define TL_FMT "%-7s%6s %-16s%8s%8s%8s%8s%8s%9s%9s%9s%8s%12s  "
+ * destination of the range's, sparkline. A narrow terminal drops the three totals. */
+#define TL_FMT	      "%-7s%6s %-16s%8s%8s%8s%8s%8s%9s%9s%9s%8s%12s  "
+#define TL_FMT_NARROW "%-7s%6s %-16s%8s%8s%8s%8s%8s%.0s%.0s%.0s%8s%12s  "
+#define TL_WIDE	      119
+#define TL_NARROW     92
+#define SPARK_MIN     8
 
-static void tl_row(struct buf *out, const char *side, const char *port, const char *addr,
-		   int64_t tw, const char *peak, const struct agg_series *s, const char *use)
+static void tl_row(struct buf *out, bool narrow, const char *side, const char *port,
+		   const char *addr, int64_t tw, const char *peak, const struct agg_series *s,
+		   const char *use)
 {
 	char c[9][24];
 
@@ -237,8 +242,29 @@ static void tl_row(struct buf *out, const char *side, const char *port, const ch
 	snprintf(c[6], sizeof(c[6]), "%llu", (unsigned long long)s->val.expired);
 	snprintf(c[7], sizeof(c[7]), "%llu", (unsigned long long)s->val.killed);
 	snprintf(c[8], sizeof(c[8]), "%llu", (unsigned long long)s->val.bind_errors);
-	buf__printf(out, TL_FMT, side, port, addr, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-		    c[8], use);
+	buf__printf(out, narrow ? TL_FMT_NARROW : TL_FMT, side, port, addr, c[0], c[1], c[2], c[3],
+		    c[4], c[5], c[6], c[7], c[8], use);
+}
+
+/* The destinations with the most ephemeral ports in use, a line each, under the table. */
+static void tl_destinations(const struct ports *p, struct buf *out)
+{
+	const struct dest_row *rows[5];
+	size_t n = p ? ports__top(p, rows, 5) : 0;
+	char a[ADDR_STR_LEN];
+
+	for (size_t i = 0; i < n; i++) {
+		fmt_addr(rows[i]->key.family, rows[i]->key.addr, a, sizeof(a));
+		buf__printf(out, i ? "           " : "ephemeral: ");
+		buf__printf(out, rows[i]->key.family == 10 ? "[%s]:%u" : "%s:%u", a,
+			    rows[i]->key.port);
+		buf__printf(out, " %u/%u used (%u TIME_WAIT", rows[i]->ports_in_use,
+			    rows[i]->ports_available, rows[i]->time_wait);
+		if (rows[i]->ports_bound)
+			buf__printf(out, ", %u taken by bind()", rows[i]->ports_bound);
+		buf__printf(out, "), headroom %.0f%%%s\n", rows[i]->headroom * 100,
+			    rows[i]->high ? ", pressure HIGH" : "");
+	}
 }
 
 /* "85/100": ports in use toward a destination of those its range leaves, or "-". */
@@ -255,8 +281,15 @@ static void use_cell(const struct ports *p, const struct tw_port_key *k, char *s
 }
 
 void report__timeline(const struct agg *a, size_t top, const struct totals *t,
-		      const struct ports *p, unsigned int interval_s, bool utf8, struct buf *out)
+		      const struct ports *p, unsigned int interval_s, bool utf8, size_t cols,
+		      struct buf *out)
 {
+	bool narrow = cols && cols < TL_WIDE + SPARK_MIN;
+	size_t fixed = narrow ? TL_NARROW : TL_WIDE;
+	size_t spark = !cols			    ? SPARK_WIDTH
+		       : cols > fixed + SPARK_WIDTH ? SPARK_WIDTH
+		       : cols > fixed + SPARK_MIN   ? cols - fixed
+						    : SPARK_MIN;
 	char use[24];
 	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest;
 	uint32_t *hist = calloc(a->window_s, sizeof(uint32_t));
@@ -268,8 +301,9 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 	n = agg__ranked(a, idx);
 	span_name((unsigned int)agg__span(a), span, sizeof(span));
 	snprintf(head, sizeof(head), "TIME_WAIT, last %s", span);
-	buf__printf(out, TL_FMT "%s\n", "SIDE", "PORT", "ADDRESS", "TW", "PEAK", "+TW/i", "EXP/i",
-		    "KILL/i", "ENTERED", "EXPIRED", "KILLED", "BINDERR", "PORTS USED", head);
+	buf__printf(out, narrow ? TL_FMT_NARROW "%.*s\n" : TL_FMT "%.*s\n", "SIDE", "PORT",
+		    "ADDRESS", "TW", "PEAK", "+TW/i", "EXP/i", "KILL/i", "ENTERED", "EXPIRED",
+		    "KILLED", "BINDERR", "PORTS USED", (int)spark, head);
 	for (size_t i = 0; i < n && i < top; i++) {
 		const struct agg_series *s = &a->rows[idx[i]];
 		size_t h;
@@ -283,10 +317,10 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		if (strlen(addr) > 16)
 			memcpy(addr + 13, "...", 4);
 		use_cell(p, &s->key, use, sizeof(use));
-		tl_row(out, side_name(s->key.side), port, addr, s->val.tw > 0 ? s->val.tw : 0, peak,
-		       s, use);
+		tl_row(out, narrow, side_name(s->key.side), port, addr,
+		       s->val.tw > 0 ? s->val.tw : 0, peak, s, use);
 		h = agg__history(a, s, hist, a->window_s);
-		report__sparkline(hist, h, SPARK_WIDTH, utf8, out);
+		report__sparkline(hist, h, spark, utf8, out);
 		buf__putc(out, '\n');
 	}
 	if (n > top) {
@@ -296,9 +330,10 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		/* the port column holds 6 characters */
 		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu",
 			 rest < 999999 ? rest : 999999);
-		tl_row(out, "other", label, "", other.val.tw, "-", &other, "-");
+		tl_row(out, narrow, "other", label, "", other.val.tw, "-", &other, "-");
 		buf__putc(out, '\n');
 	}
+	tl_destinations(p, out);
 	buf__printf(out,
 		    "host: %llu in TIME_WAIT, %llu entered, %llu expired, %llu killed, "
 		    "%llu overflows, %llu bind errors, %llu events lost; every %u s\n",
@@ -369,6 +404,9 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 	buf__printf(out, "), headroom %.0f%%: %s", r->headroom * 100,
 		    r->high ? "pressure HIGH" : "back to normal");
 	text_procs(out, "; used by ", owners, nowners);
-	text_procs(out, "; bind() without IP_BIND_ADDRESS_NO_PORT by ", bound, nbound);
+	text_procs(out,
+		   "; ports taken by bind() (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
+		   "listening) by ",
+		   bound, nbound);
 	buf__putc(out, '\n');
 }

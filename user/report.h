@@ -36,9 +36,13 @@ void totals__from_kernel(struct totals *t, const uint64_t tot[TW_TOT_MAX],
 void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
 			 const struct agg *a, size_t top, const struct totals *t,
 			 const struct ports *p, struct buf *out);
-/* The timeline table; utf8 selects block characters; remote rows show ports in use of p's. */
+/*
+ * The timeline table; utf8 selects block characters; remote rows show ports in use of p's, and
+ * the most used destinations follow. cols (0: no limit) narrows the table to the terminal.
+ */
 void report__timeline(const struct agg *a, size_t top, const struct totals *t,
-		      const struct ports *p, unsigned int interval_s, bool utf8, struct buf *out);
+		      const struct ports *p, unsigned int interval_s, bool utf8, size_t cols,
+		      struct buf *out);
 /*
  * A destination's pressure changed: one event, with the owners of some of its sockets and of
  * some sockets on ports bind() took (processes named once each).

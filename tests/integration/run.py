@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the integration tests, each in its own process with a time limit, and summarises.
 
-Usage: run.py [--binary PATH] [-k SUBSTRING] [--list]
+Usage: run.py [--binary PATH] [-k SUBSTRING]... [-x SUBSTRING]... [--list]
+(a test runs when any -k matches, or with no -k, and no -x matches)
 A test is a function test_* in tests/integration/test_*.py; it gets nothing and raises on failure.
 """
 import argparse
@@ -17,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TIMEOUT = 90
 
 
-def discover(pattern):
+def discover(patterns, excludes=()):
     sys.path.insert(0, HERE)
     found = []
     for path in sorted(glob.glob(os.path.join(HERE, "test_*.py"))):
@@ -26,7 +27,8 @@ def discover(pattern):
             fn = getattr(mod, name)
             if name.startswith("test_") and callable(fn):
                 full = "%s.%s" % (mod.__name__, name)
-                if not pattern or pattern in full:
+                if (not patterns or any(p in full for p in patterns)) and \
+                        not any(x in full for x in excludes):
                     found.append((full, getattr(fn, "timeout", DEFAULT_TIMEOUT)))
     return found
 
@@ -60,10 +62,11 @@ def run_one(full, timeout, binary):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "..", "twscope"))
-    ap.add_argument("-k", default="")
+    ap.add_argument("-k", action="append", default=[])
+    ap.add_argument("-x", action="append", default=[])
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
-    tests = discover(args.k)
+    tests = discover(args.k, args.x)
     if args.list:
         print("\n".join(t for t, _ in tests))
         return 0

@@ -45,7 +45,9 @@ def test_piped_into_head_exits_cleanly():
                                 text=True)
         agent.stdout.close()  # head holds the only reading end
         try:
-            time.sleep(2)
+            # its first line on stderr says it is tracing (slow to come in an emulated VM)
+            ready = agent.stderr.readline()
+            check("tracing" in ready, "agent not ready: %r", ready)
             ns.py(SERVER_FIRST, "7401", "20").finish()
             out, _ = head.communicate(timeout=20)
             # the next write after head is gone (an event, or the interval's timeline) ends it

@@ -275,7 +275,11 @@ def test_timeline_in_tmux():
         cmd = "LANG=C.UTF-8 LC_ALL=C.UTF-8 %s -e none -i 1 --netns %d; sleep 30" % (BINARY, ns.inum)
         run(["tmux", "new-session", "-d", "-s", session, "-x", "230", "-y", "60", cmd])
         try:
-            time.sleep(2)
+            # the agent says it is tracing (slow to come in an emulated VM)
+            deadline = time.time() + 30
+            while time.time() < deadline and "tracing" not in run(
+                    ["tmux", "capture-pane", "-p", "-t", session]).stdout:
+                time.sleep(0.2)
             ns.py(SERVER_FIRST, "7304", "9").finish()
             time.sleep(3.5)
             screen = run(["tmux", "capture-pane", "-p", "-t", session]).stdout.splitlines()

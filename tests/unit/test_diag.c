@@ -1149,6 +1149,7 @@ static void test_connect_exhausted_own_range(void **state)
 	in.k_by_state[ST_CLOSE] = 1;
 	in.k_ports_bound = 1;
 	in.k_ports_reserved = 1;
+	in.k_ports_busy = 2;
 	run(&in, socks, 3, &r);
 	assert_int_equal(r.cause, CAUSE_EPHEMERAL_EXHAUSTED);
 	assert_int_equal(r.nholders, 2);
@@ -1159,8 +1160,50 @@ static void test_connect_exhausted_own_range(void **state)
 	assert_hint_has(&r, "IP_BIND_ADDRESS_NO_PORT");
 	assert_hint_has(&r, "1 of them in ip_local_reserved_ports");
 	in.snap_flags = TW_SNAP_TAKEN;
-	run(&in, socks, 3, &r);
+	in.k_by_state[ST_TIME_WAIT] = 0;
+	in.k_total = 1;
+	run(&in, socks + 1, 2, &r);
 	assert_hint_has(&r, "widen net.ipv4.ip_local_port_range");
+	/* no TIME_WAIT among them: tcp_tw_reuse would not help */
+	assert_hint_lacks(&r, "tcp_tw_reuse");
+	assert_hint_has(&r, "source address");
+}
+
+/* EADDRNOTAVAIL from connect() with ports free: no route or source address, not exhaustion. */
+static void test_connect_not_exhausted(void **state)
+{
+	struct diag_input in = connect_in("::1", "::", 0);
+	struct diag_result r;
+
+	in.port_lo = 32768;
+	in.port_hi = 60999;
+	in.snap_flags = TW_SNAP_TAKEN;
+	in.k_ports_busy = 3;
+	run(&in, NULL, 0, &r);
+	assert_int_equal(r.cause, CAUSE_UNKNOWN);
+	assert_hint_has(&r, "found no source address or route");
+	assert_hint_lacks(&r, "widen");
+	/* with most of the range busy it is exhaustion, sockets coming and going included */
+	in.k_ports_busy = 26000;
+	run(&in, NULL, 0, &r);
+	assert_int_equal(r.cause, CAUSE_EPHEMERAL_EXHAUSTED);
+}
+
+/* bind() EADDRNOTAVAIL names the sysctl of the address's family, and what IPv6 adds. */
+static void test_bind_nonlocal_ipv6(void **state)
+{
+	struct diag_input in = bind_in(IPPROTO_TCP, "2001:db8::7", PORT);
+	struct diag_result r;
+
+	in.err = EADDRNOTAVAIL;
+	run(&in, NULL, 0, &r);
+	assert_hint_has(&r, "net.ipv6.ip_nonlocal_bind=1");
+	assert_hint_has(&r, "IPV6_FREEBIND");
+	assert_hint_has(&r, "tentative");
+	assert_hint_lacks(&r, "net.ipv4");
+	in.bound_dev = 3;
+	run(&in, NULL, 0, &r);
+	assert_hint_has(&r, "on the interface the socket is bound or scoped to");
 }
 
 int main(void)
@@ -1207,6 +1250,8 @@ int main(void)
 		cmocka_unit_test(test_owner_claims),
 		cmocka_unit_test(test_rules_of_6_1_v4_mapped_any),
 		cmocka_unit_test(test_connect_exhausted_own_range),
+		cmocka_unit_test(test_connect_not_exhausted),
+		cmocka_unit_test(test_bind_nonlocal_ipv6),
 	};
 
 	return cmocka_run_group_tests_name("diag", tests, NULL, NULL);

@@ -37,7 +37,7 @@ static void add(struct reorder *r, uint64_t ts, uint16_t size)
 	h->size = size;
 	h->ts_ns = ts;
 	memset(buf + sizeof(*h), (int)(ts & 0xff), size - sizeof(*h));
-	assert_non_null(reorder__add(r, buf, size));
+	assert_non_null(reorder__add(r, buf, size, NULL));
 }
 
 static void test_time_order_across_rings(void **state)

@@ -252,7 +252,7 @@ static void test_timeline_columns(void **state)
 		size_t n, col;
 		int lv[SPARK_WIDTH];
 
-		report__timeline(a, 10, &t, NULL, 10, utf8, &b);
+		report__timeline(a, 10, &t, NULL, 10, utf8, 0, &b);
 		buf__putc(&b, '\0');
 		assert_non_null(strstr(b.data, " 65535 "));
 		assert_non_null(strstr(b.data, " 999999 "));
@@ -274,6 +274,35 @@ static void test_timeline_columns(void **state)
 			assert_memory_equal(lines[i] + col - 2, "  ", 2);
 		}
 		assert_memory_equal(lines[6], "host: ", 6);
+		buf__free(&b);
+	}
+	agg__free(a);
+}
+
+/* A terminal of 100 columns or more gets a table that fits: narrower sparkline, no totals. */
+static void test_timeline_fits_the_terminal(void **state)
+{
+	struct port_row rows[] = { local_row(8080, 5, 5),
+				   remote_row(AF_INET, "10.0.0.1", 5432, 3) };
+	struct agg *a = agg__new(60, 16);
+	struct totals t;
+	static const size_t widths[] = { 100, 120, 130, 400 };
+
+	for (int i = 0; i < 3; i++)
+		agg__sample(a, 100 + i, rows, 2);
+	host_totals(&t);
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		struct buf b = {};
+		char *lines[16];
+		size_t n;
+
+		report__timeline(a, 10, &t, NULL, 10, true, widths[w], &b);
+		buf__putc(&b, '\0');
+		n = split_lines(b.data, lines, 16);
+		for (size_t i = 0; i < n - 1; i++) /* the host line is text, it may wrap */
+			assert_true(utf8_width(lines[i], strlen(lines[i])) <= widths[w]);
+		/* the totals go first when the room runs short */
+		assert_true((strstr(lines[0], "ENTERED") != NULL) == (widths[w] >= 130));
 		buf__free(&b);
 	}
 	agg__free(a);
@@ -301,7 +330,7 @@ static void test_timeline_other_row(void **state)
 	}
 	agg__sample(a, 2, rows, 5);
 	host_totals(&t);
-	report__timeline(a, 2, &t, NULL, 10, false, &b);
+	report__timeline(a, 2, &t, NULL, 10, false, 0, &b);
 	buf__putc(&b, '\0');
 	assert_int_equal(split_lines(b.data, lines, 16), 1 + 2 + 1 + 1);
 	assert_non_null(strstr(lines[1], " 7000 "));
@@ -325,7 +354,7 @@ static void test_timeline_other_row(void **state)
 	buf__free(&b);
 
 	/* everything fits: no other row */
-	report__timeline(a, 5, &t, NULL, 10, false, &b);
+	report__timeline(a, 5, &t, NULL, 10, false, 0, &b);
 	buf__putc(&b, '\0');
 	assert_null(strstr(b.data, "other"));
 	assert_int_equal(split_lines(b.data, lines, 16), 1 + 5 + 1);
@@ -342,7 +371,7 @@ static void test_timeline_host_line(void **state)
 
 	agg__sample(a, 1, &r, 1);
 	host_totals(&t);
-	report__timeline(a, 10, &t, NULL, 15, true, &b);
+	report__timeline(a, 10, &t, NULL, 15, true, 0, &b);
 	buf__putc(&b, '\0');
 	/* 12 seeded + 100 entered - 2 not tracked - 50 expired - 8 killed */
 	assert_non_null(strstr(b.data,
@@ -559,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_sparkline_monotonic),
 		cmocka_unit_test(test_sparkline_bucket_max),
 		cmocka_unit_test(test_timeline_columns),
+		cmocka_unit_test(test_timeline_fits_the_terminal),
 		cmocka_unit_test(test_timeline_other_row),
 		cmocka_unit_test(test_timeline_host_line),
 		cmocka_unit_test(test_counts_json),
