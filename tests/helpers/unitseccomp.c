@@ -24,31 +24,40 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-static const struct {
+struct name_val {
 	const char *name;
-	unsigned long flag;
-} namespaces[] = {
+	unsigned long val;
+};
+
+static const struct name_val namespaces[] = {
 	{ "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC }, { "net", CLONE_NEWNET },
 	{ "mnt", CLONE_NEWNS },	       { "pid", CLONE_NEWPID }, { "user", CLONE_NEWUSER },
 	{ "uts", CLONE_NEWUTS },
 };
 
-static const struct {
-	const char *name;
-	int af;
-} families[] = {
+static const struct name_val families[] = {
 	{ "AF_UNIX", AF_UNIX },	      { "AF_INET", AF_INET },	  { "AF_INET6", AF_INET6 },
 	{ "AF_NETLINK", AF_NETLINK }, { "AF_PACKET", AF_PACKET },
 };
 
-static const struct {
-	const char *name;
-	int err;
-} errnos[] = {
+static const struct name_val errnos[] = {
 	{ "EPERM", EPERM },
 	{ "EACCES", EACCES },
 	{ "ENOSYS", ENOSYS },
 };
+
+#define LOOKUP(table, name, out) lookup(table, sizeof(table) / sizeof(table[0]), name, out)
+
+static int lookup(const struct name_val *t, size_t n, const char *name, unsigned long *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(t[i].name, name)) {
+			*out = t[i].val;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 /* systemd allows these whatever the list says: the service could not even exec without them */
 static const char *const always[] = { "execve",	   "exit",	   "exit_group",
@@ -83,23 +92,19 @@ static int allow_names(scmp_filter_ctx ctx, char *list)
 	return 0;
 }
 
-/* Rules that refuse an allowed call with some arguments: they take precedence over ALLOW. */
+/* socket() of a family not on the list fails with EAFNOSUPPORT, as under systemd */
 static int restrict_families(scmp_filter_ctx ctx, char *list)
 {
 	char *save = NULL;
 	bool ok[AF_MAX] = { false };
+	unsigned long af;
 
 	for (char *t = strtok_r(list, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
-		size_t i;
-
-		for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-			if (!strcmp(t, families[i].name))
-				break;
-		if (i == sizeof(families) / sizeof(families[0]))
+		if (LOOKUP(families, t, &af))
 			return -EINVAL;
-		ok[families[i].af] = true;
+		ok[af] = true;
 	}
-	for (int af = 0; af < AF_MAX; af++)
+	for (af = 0; af < AF_MAX; af++)
 		if (!ok[af] && seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket),
 						1, SCMP_A0(SCMP_CMP_EQ, af)))
 			return -EINVAL;
@@ -118,26 +123,20 @@ static int deny_masked(scmp_filter_ctx ctx, int nr, unsigned int arg, uint64_t m
 
 static int restrict_namespaces(scmp_filter_ctx ctx, char *list)
 {
-	unsigned long allowed = 0;
+	unsigned long allowed = 0, f;
 	char *save = NULL;
 
 	for (char *t = strtok_r(list, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
-		size_t i;
-
-		for (i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++)
-			if (!strcmp(t, namespaces[i].name))
-				break;
-		if (i == sizeof(namespaces) / sizeof(namespaces[0]))
+		if (LOOKUP(namespaces, t, &f))
 			return -EINVAL;
-		allowed |= namespaces[i].flag;
+		allowed |= f;
 	}
 	/* as systemd: setns(fd, 0) could enter any kind, so it goes unless all are allowed */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 1,
 			     SCMP_A1(SCMP_CMP_EQ, 0)))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++) {
-		unsigned long f = namespaces[i].flag;
-
+		f = namespaces[i].val;
 		if (allowed & f)
 			continue;
 		if (deny_masked(ctx, SCMP_SYS(unshare), 0, f) ||
@@ -183,6 +182,7 @@ int main(int argc, char **argv)
 	char *syscalls = NULL, *afs = NULL, *nss = NULL;
 	bool mdwe = false;
 	int err = EPERM, opt, ret;
+	unsigned long e;
 
 	while ((opt = getopt(argc, argv, "+s:a:n:we:")) != -1) {
 		switch (opt) {
@@ -198,17 +198,11 @@ int main(int argc, char **argv)
 		case 'w':
 			mdwe = true;
 			break;
-		case 'e': {
-			size_t i;
-
-			for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
-				if (!strcmp(optarg, errnos[i].name))
-					break;
-			if (i == sizeof(errnos) / sizeof(errnos[0]))
+		case 'e':
+			if (LOOKUP(errnos, optarg, &e))
 				return usage("unknown errno name");
-			err = errnos[i].err;
+			err = e;
 			break;
-		}
 		default:
 			return usage("bad option");
 		}
