@@ -180,7 +180,16 @@ static __always_inline void emit(const struct sock *sk, const struct tw_bind_rec
 	s->busy = 0;
 }
 
-static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
+enum exit_via { VIA_CALL, VIA_SENDTO, VIA_SENDMSG };
+
+/* The user msghdr's first fields: the destination of sendmsg(). */
+struct msghdr_min {
+	__u64 name;
+	__s32 namelen;
+	__s32 pad;
+};
+
+static __always_inline int on_exit(long ret, __u8 call, enum exit_via via)
 {
 	struct task_struct *task;
 	__u32 zero = 0;
@@ -204,11 +213,19 @@ static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	if (fastopen) {
+	if (via == VIA_SENDTO) {
 		if (!(PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_FASTOPEN))
 			return 0;
 		uaddr = PT_REGS_PARM5_CORE_SYSCALL(regs);
 		alen = -1;
+	} else if (via == VIA_SENDMSG) {
+		struct msghdr_min m = {};
+
+		if (!(PT_REGS_PARM3_CORE_SYSCALL(regs) & MSG_FASTOPEN) ||
+		    bpf_probe_read_user(&m, sizeof(m), (void *)PT_REGS_PARM2_CORE_SYSCALL(regs)))
+			return 0;
+		uaddr = m.name;
+		alen = m.namelen;
 	} else {
 		uaddr = PT_REGS_PARM2_CORE_SYSCALL(regs);
 		alen = PT_REGS_PARM3_CORE_SYSCALL(regs);
@@ -230,7 +247,7 @@ static __always_inline int on_exit(long ret, __u8 call, bool fastopen)
 	r->bound_dev = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
 	r->sk_uid = BPF_CORE_READ(sk, sk_uid.val);
 	r->inet_flags = inet_sock_bind_flags(sk);
-	if (fastopen)
+	if (via != VIA_CALL)
 		r->snap_flags = TW_SNAP_FASTOPEN;
 	net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	port_range(r, sk, net);
@@ -264,8 +281,9 @@ const volatile __u32 nr_bind = 0;
 const volatile __u32 nr_listen = 0;
 const volatile __u32 nr_connect = 0;
 const volatile __u32 nr_sendto = 0;
+const volatile __u32 nr_sendmsg = 0;
 
-/* Attached by user space to sys_exit_bind, _listen, _connect and _sendto: verified once. */
+/* Attached by user space to sys_exit_bind, _listen, _connect, _sendto and _sendmsg. */
 SEC("tracepoint")
 int handle_sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -275,12 +293,14 @@ int handle_sys_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	id = ctx->id;
 	if (id == nr_bind)
-		return on_exit(ret, TW_CALL_BIND, false);
+		return on_exit(ret, TW_CALL_BIND, VIA_CALL);
 	if (id == nr_listen)
-		return on_exit(ret, TW_CALL_LISTEN, false);
+		return on_exit(ret, TW_CALL_LISTEN, VIA_CALL);
 	if (id == nr_connect)
-		return on_exit(ret, TW_CALL_CONNECT, false);
+		return on_exit(ret, TW_CALL_CONNECT, VIA_CALL);
 	if (id == nr_sendto)
-		return on_exit(ret, TW_CALL_CONNECT, true);
+		return on_exit(ret, TW_CALL_CONNECT, VIA_SENDTO);
+	if (id == nr_sendmsg)
+		return on_exit(ret, TW_CALL_CONNECT, VIA_SENDMSG);
 	return 0;
 }

@@ -15,6 +15,14 @@
 
 #define SNAP_STEPS_PORT	 (1 << 16)
 #define SNAP_STEPS_RANGE (1 << 18)
+/*
+ * Steps a CPU may spend walking, refilled at SNAP_RATE a second up to SNAP_BURST: a failure
+ * costs its caller at most the walk of its port, and a storm of them a few per cent of a CPU
+ * (a step is one list node, 100-150 ns), whatever the number of holders.
+ */
+#define SNAP_RATE  200000
+#define SNAP_BURST (1 << 16)
+#define SNAP_MIN   16 /* below this a walk would see too little to be worth it */
 #define SNAP_NO_RANK	 0xff
 
 enum snap_mode {
@@ -71,7 +79,7 @@ struct snap_walk {
 	__u8 busy;	 /* the port being walked is held */
 	__u8 tb_bind;	 /* its bucket was made by bind(): connect() cannot use the port */
 	__u8 port_bound; /* the port being walked has a bucket made by bind() */
-	__u8 pad;
+	__u8 any_l3mdev; /* the failing socket is bound to a device: its VRF is not known */
 	__u8 dst[TW_ADDR_LEN]; /* connect: the destination, and its port */
 	__u16 dport;
 	__u16 pad2[3];
@@ -368,6 +376,9 @@ static __always_inline void snap_chain(struct snap_walk *w)
 	w->chain = rd64(node);
 	if ((__u64)BPF_CORE_READ(b, ib_net.net) != w->net || BPF_CORE_READ(b, port) != w->port)
 		return;
+	/* inet_bind_bucket_match(): a socket bound to no device is in no VRF (l3mdev 0) */
+	if (!w->any_l3mdev && BPF_CORE_READ(b, l3mdev))
+		return;
 	w->tb_bind = BPF_CORE_READ(b, fastreuse) >= 0 || BPF_CORE_READ(b, fastreuseport) >= 0;
 	w->port_bound |= w->tb_bind && w->mode == SNAP_CONNECT_RANGE;
 	if (bind_bucket_has_owners()) {
@@ -429,13 +440,51 @@ static long snap_step(__u32 i, void *ctx)
  * Walks the port (or range) of the failure in s->out.bind for sk, which failed with it. The
  * record's call, family, port, addr and range fields are set; the counts and holders are filled.
  */
+struct snap_tokens {
+	__u64 tokens;
+	__u64 at_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct snap_tokens);
+} snap_budgets SEC(".maps");
+
+/* The steps this CPU may walk now (the budget, refilled for the time since it was used). */
+static __always_inline long snap_budget(void)
+{
+	__u32 zero = 0;
+	struct snap_tokens *t = bpf_map_lookup_elem(&snap_budgets, &zero);
+	__u64 now = bpf_ktime_get_ns(), dt;
+
+	if (!t)
+		return 0;
+	dt = now - t->at_ns;
+	t->tokens = dt >= 1000000000ULL ? SNAP_BURST : t->tokens + dt * SNAP_RATE / 1000000000ULL;
+	if (t->tokens > SNAP_BURST)
+		t->tokens = SNAP_BURST;
+	t->at_ns = now;
+	return t->tokens;
+}
+
+static __always_inline void snap_spend(long used)
+{
+	__u32 zero = 0;
+	struct snap_tokens *t = bpf_map_lookup_elem(&snap_budgets, &zero);
+
+	if (t)
+		t->tokens = (__u64)used < t->tokens ? t->tokens - used : 0;
+}
+
 static __always_inline void snap_take(struct snap_scratch *s, const struct sock *sk, __u8 mode)
 {
 	struct tw_bind_rec *b = &s->out.bind;
 	const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	__u32 zero = 0;
 	struct snap_walk *w = bpf_map_lookup_elem(&snap_walks, &zero);
-	long steps;
+	long steps, budget, used;
 
 	if (!w)
 		return;
@@ -467,11 +516,23 @@ static __always_inline void snap_take(struct snap_scratch *s, const struct sock 
 	}
 	if (!w->table)
 		return;
-	b->tw_last_ms = -1;
-	b->snap_flags |= TW_SNAP_TAKEN | (w->rules_61 ? TW_SNAP_RULES_61 : 0);
+	w->any_l3mdev = b->bound_dev != 0;
 	steps = mode == SNAP_AUTOBIND || mode == SNAP_CONNECT_RANGE ? SNAP_STEPS_RANGE
 								    : SNAP_STEPS_PORT;
-	if (bpf_loop(steps, snap_step, NULL, 0) >= steps)
+	budget = snap_budget();
+	if (budget < SNAP_MIN) {
+		b->snap_flags |= TW_SNAP_BUDGET;
+		return;
+	}
+	b->tw_last_ms = -1;
+	b->snap_flags |= TW_SNAP_TAKEN | (w->rules_61 ? TW_SNAP_RULES_61 : 0);
+	if (steps > budget) {
+		steps = budget;
+		b->snap_flags |= TW_SNAP_BUDGET;
+	}
+	used = bpf_loop(steps, snap_step, NULL, 0);
+	snap_spend(used);
+	if (used >= steps)
 		b->snap_flags |= TW_SNAP_PARTIAL;
 }
 

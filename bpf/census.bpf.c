@@ -5,11 +5,15 @@
  * is entered. For each port of a namespace's ephemeral range in use: a port that bind() took
  * (tb->fastreuse or fastreuseport >= 0) is lost to every destination, as __inet_hash_connect()
  * skips it; a port connect() took is counted once per destination of its sockets, TIME_WAITs
- * included. Lock-free and best effort like the snapshot; bounded by bpf_loop steps.
+ * included. Lock-free and best effort like the snapshot; bounded by bpf_loop steps. A test run
+ * keeps its CPU for the whole run, so the walk goes in slices of CENSUS_SLICE steps, resumed
+ * from where the last one stopped.
  */
 #include "twscope.bpf.h"
 
-#define CENSUS_STEPS   (1 << 21)
+#define CENSUS_STEPS   (1 << 23) /* all slices together */
+#define CENSUS_SLICE   8192	 /* about a millisecond */
+#define TB_SEEN	       8	 /* destinations told apart per port, for distinct ports */
 #define CENSUS_DESTS   65536
 #define CENSUS_NETNS   4096
 #define RESERVED_WORDS 1024 /* 65536 ports */
@@ -56,14 +60,19 @@ struct census_walk {
 	__u64 tb2;    /* next node of tb->bhash2 */
 	__u64 owner;  /* next node of the owners list */
 	__u64 cookie; /* netns of the bucket being walked */
+	__u64 steps;  /* of all slices */
 	__u32 size;
 	__u32 bucket;
 	__u32 netns;
 	__u32 phase;
+	__u32 seen[TB_SEEN]; /* destinations already counted on this port (key hashes) */
+	__u32 nseen;
+	__u32 pad;
 };
 
+/* One walk for the whole host, resumed by any CPU: a plain array, not a per-CPU one. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct census_walk);
@@ -84,17 +93,17 @@ static __always_inline __u64 sock_ino(__u64 skc)
 	return sock ? BPF_CORE_READ(sock, file, f_inode, i_ino) : 0;
 }
 
-static __always_inline void sample(__u64 *slots, __u64 ino)
+/* A uniform sample of the sockets seen (reservoir): the owner of most of them shows most. */
+static __always_inline void sample(__u64 *slots, __u32 *seen, __u64 skc)
 {
-#pragma unroll
-	for (int i = 0; i < TW_DEST_SAMPLES; i++) {
-		if (slots[i] == ino)
+	__u32 n = ++*seen, at = n - 1;
+
+	if (n > TW_DEST_SAMPLES) {
+		at = bpf_get_prandom_u32() % n;
+		if (at >= TW_DEST_SAMPLES)
 			return;
-		if (!slots[i]) {
-			slots[i] = ino;
-			return;
-		}
 	}
+	slots[at & (TW_DEST_SAMPLES - 1)] = sock_ino(skc);
 }
 
 struct reserved_walk {
@@ -190,11 +199,11 @@ static __always_inline void census_bucket(struct census_walk *w)
 				      : 0;
 		}
 		if (first)
-			sample(ns->bound_ino,
-			       sock_ino(first -
-					bpf_core_field_offset(struct sock_common, skc_bind_node)));
+			sample(ns->bound_ino, &ns->bound_owned,
+			       first - bpf_core_field_offset(struct sock_common, skc_bind_node));
 		return;
 	}
+	w->nseen = 0;
 	if (bind_bucket_has_owners()) {
 		w->owner = bind_bucket_owners(tb);
 		w->phase = CP_OWNERS;
@@ -202,6 +211,17 @@ static __always_inline void census_bucket(struct census_walk *w)
 		w->tb2 = (__u64)BPF_CORE_READ(b, bhash2.first);
 		w->phase = CP_TB2;
 	}
+}
+
+static __always_inline __u32 dest_hash(const struct tw_dest_key *k)
+{
+	const __u32 *w = (const void *)k;
+	__u32 h = 2166136261u;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
+		h = (h ^ w[i]) * 16777619u;
+	return h;
 }
 
 /* A socket of a port connect() took: one more port in use toward its destination. */
@@ -214,6 +234,7 @@ __noinline int census_sock(__u32 cpu)
 	struct tw_dest_use *u, fresh = {};
 	const struct sock_common *c;
 	__u64 skc;
+	__u32 h;
 
 	if (!w)
 		return 0;
@@ -234,6 +255,19 @@ __noinline int census_sock(__u32 cpu)
 		__builtin_memcpy(k.addr, &c->skc_v6_daddr, 16);
 	else
 		__builtin_memcpy(k.addr, &c->skc_daddr, 4);
+	/* a v4-mapped peer is that IPv4 destination: the same 4-tuples, the same ports */
+	if (k.family == AF_INET6 && !(*(__u64 *)k.addr) && *(__u32 *)(k.addr + 8) == bpf_htonl(0xffff)) {
+		__builtin_memcpy(k.addr, &c->skc_daddr, 4);
+		__builtin_memset(k.addr + 4, 0, 12);
+		k.family = AF_INET;
+	}
+	/* a port counts once per destination, whatever the source addresses toward it */
+	h = dest_hash(&k);
+	for (int j = 0; j < TB_SEEN; j++)
+		if (j < w->nseen && w->seen[j] == h)
+			return 0;
+	if (w->nseen < TB_SEEN)
+		w->seen[w->nseen++ & (TB_SEEN - 1)] = h;
 	u = bpf_map_lookup_elem(&census_dests, &k);
 	if (!u) {
 		if (bpf_map_update_elem(&census_dests, &k, &fresh, BPF_NOEXIST))
@@ -245,8 +279,8 @@ __noinline int census_sock(__u32 cpu)
 	u->in_use++;
 	if (c->skc_state == TCP_TIME_WAIT)
 		u->time_wait++;
-	else if (!u->ino[TW_DEST_SAMPLES - 1])
-		sample(u->ino, sock_ino(skc));
+	else
+		sample(u->ino, &u->owned, skc);
 	return 0;
 }
 
@@ -297,25 +331,39 @@ static long census_step(__u32 i, void *ctx)
 	}
 }
 
-/* Run by user space (BPF_PROG_TEST_RUN) after clearing the maps. */
+/* One slice, run by user space (BPF_PROG_TEST_RUN) until census_stats.done. */
 SEC("raw_tp")
 int census_run(void *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	const struct inet_hashinfo *h =
-		BPF_CORE_READ(task, nsproxy, net_ns, ipv4.tcp_death_row.hashinfo);
 	__u32 zero = 0;
 	struct census_walk *w = bpf_map_lookup_elem(&census_walks, &zero);
+	long left, steps;
 
 	if (!w)
 		return 0;
-	__builtin_memset(&census_stats, 0, sizeof(census_stats));
-	__builtin_memset(w, 0, sizeof(*w));
-	w->bhash = (__u64)BPF_CORE_READ(h, bhash);
-	w->size = BPF_CORE_READ(h, bhash_size);
-	if (!w->bhash)
+	if (census_stats.restart) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		const struct net *net = BPF_CORE_READ(task, nsproxy, net_ns);
+		const struct inet_hashinfo *h = BPF_CORE_READ(net_death_row(net), hashinfo);
+
+		__builtin_memset(&census_stats, 0, sizeof(census_stats));
+		__builtin_memset(w, 0, sizeof(*w));
+		w->bhash = (__u64)BPF_CORE_READ(h, bhash);
+		w->size = BPF_CORE_READ(h, bhash_size);
+	}
+	if (census_stats.done || !w->bhash) {
+		census_stats.done = 1;
 		return 0;
-	if (bpf_loop(CENSUS_STEPS, census_step, NULL, 0) >= CENSUS_STEPS)
-		census_stats.partial = 1;
+	}
+	census_stats.slices++;
+	left = CENSUS_STEPS - w->steps;
+	steps = left < CENSUS_SLICE ? left : CENSUS_SLICE;
+	steps = bpf_loop(steps, census_step, NULL, 0);
+	w->steps += steps;
+	if (steps < CENSUS_SLICE || w->steps >= CENSUS_STEPS) {
+		census_stats.done = 1;
+		/* stopped by the step cap, not by the callback at the end of the table */
+		census_stats.partial = w->bucket < w->size || w->phase != CP_BUCKET;
+	}
 	return 0;
 }

@@ -217,12 +217,33 @@ static __always_inline void rb_submit(void *rec, bool urgent)
 	bpf_ringbuf_submit(rec, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
-/* Copies a record built elsewhere (a per-CPU scratch) into this CPU's ring, waking user space. */
+/* When this CPU last woke user space for a bind error. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rb_woken SEC(".maps") __weak;
+
+#define URGENT_GAP_NS 1000000 /* a forced wakeup costs 9-25 us: at most one a millisecond */
+
+/*
+ * Copies a record built elsewhere (a per-CPU scratch) into this CPU's ring. A bind error wakes
+ * user space, whose owners lookup wants it soon, but a storm of them no more than once a
+ * millisecond per CPU; the rest wait for the next wakeup or the agent's 100 ms tick.
+ */
 static __always_inline void rb_output(void *rec, __u64 size)
 {
+	__u32 zero = 0;
+	__u64 *woken = bpf_map_lookup_elem(&rb_woken, &zero), now = bpf_ktime_get_ns();
 	void *ring = cpu_ring();
+	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (!ring || bpf_ringbuf_output(ring, rec, size, BPF_RB_FORCE_WAKEUP))
+	if (woken && now - *woken >= URGENT_GAP_NS) {
+		*woken = now;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
+	if (!ring || bpf_ringbuf_output(ring, rec, size, flags))
 		total_add(TW_TOT_LOST_EVENTS, 1);
 }
 

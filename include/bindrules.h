@@ -205,18 +205,32 @@ static __always_inline int tw_rule_bind_conflict(const struct tw_bind_view *sk,
 /*
  * __inet_check_established(): sk2 has the 4-tuple a connect from a bound port wants. The
  * source address is compared only when the socket had one: an unbound one is the route's pick.
+ * A v4-mapped IPv6 peer is the IPv4 address (tcp_v6_connect() hands it to tcp_v4_connect()).
  */
 static __always_inline int tw_rule_tuple(__u16 family, const __u8 *saddr, const __u8 *daddr,
 					 __u16 dport, __u16 family2, const __u8 *saddr2,
 					 const __u8 *daddr2, __u16 dport2, __u8 state2)
 {
-	if (family != family2 || dport != dport2 || state2 == TW_RULE_LISTEN)
+	int off = 0, off2 = 0;
+
+	if (dport != dport2 || state2 == TW_RULE_LISTEN)
+		return 0;
+	if (family == TW_RULE_AF_INET6 && tw_rule_mapped6(daddr)) {
+		off = 12;
+		family = TW_RULE_AF_INET;
+	}
+	if (family2 == TW_RULE_AF_INET6 && tw_rule_mapped6(daddr2)) {
+		off2 = 12;
+		family2 = TW_RULE_AF_INET;
+	}
+	if (family != family2)
 		return 0;
 	if (family == TW_RULE_AF_INET6)
 		return tw_rule_equal6(daddr, daddr2) &&
 		       (tw_rule_any6(saddr) || tw_rule_equal6(saddr, saddr2));
-	return tw_rule_word(daddr, 0) == tw_rule_word(daddr2, 0) &&
-	       (!tw_rule_word(saddr, 0) || tw_rule_word(saddr, 0) == tw_rule_word(saddr2, 0));
+	return tw_rule_word(daddr + off, 0) == tw_rule_word(daddr2 + off2, 0) &&
+	       (!tw_rule_word(saddr + off, 0) ||
+		tw_rule_word(saddr + off, 0) == tw_rule_word(saddr2 + off2, 0));
 }
 
 #endif

@@ -145,6 +145,7 @@ enum tw_snap_flags {
 	TW_SNAP_SOCK_RANGE = 8, /* the socket's IP_LOCAL_PORT_RANGE narrowed the ephemeral range */
 	TW_SNAP_RULES_61 = 16,	/* the 6.1 bind hash (tb->owners) and its v4-mapped rules */
 	TW_SNAP_FASTOPEN = 32,	/* the connect was the implicit one of sendto(MSG_FASTOPEN) */
+	TW_SNAP_BUDGET = 64,	/* this CPU's walking budget was spent: not read, or not all */
 };
 
 /*
@@ -320,7 +321,7 @@ struct tw_iter_args {
  * Ephemeral port use, counted by one walk of the whole bind hash per interval (census.bpf.c):
  * per destination of outgoing connections, and per network namespace.
  */
-#define TW_DEST_SAMPLES 4
+#define TW_DEST_SAMPLES 8
 
 struct tw_dest_key {
 	__u64 netns_cookie; /* never reused, unlike the inode */
@@ -331,10 +332,11 @@ struct tw_dest_key {
 };
 
 struct tw_dest_use {
-	__u32 in_use; /* sockets toward it from a port of the ephemeral range, TIME_WAITs included
-		       */
-	__u32 time_wait;	    /* of those, TIME_WAITs */
-	__u64 ino[TW_DEST_SAMPLES]; /* some of its sockets, to name their owners; 0 = none */
+	__u32 in_use;	 /* ports of the ephemeral range in use toward it, TIME_WAITs included */
+	__u32 time_wait; /* of those, held by TIME_WAITs */
+	__u32 owned;	 /* sockets toward it with a file, of which ino[] is a uniform sample */
+	__u32 pad;
+	__u64 ino[TW_DEST_SAMPLES]; /* sockets of it, to name their owners; 0 = none */
 };
 
 struct tw_netns_ports {
@@ -344,16 +346,21 @@ struct tw_netns_ports {
 	__u16 lo;	      /* net.ipv4.ip_local_port_range */
 	__u16 hi;
 	__u8 tw_reuse; /* net.ipv4.tcp_tw_reuse */
-	__u8 pad[7];
-	__u64 bound_ino[TW_DEST_SAMPLES]; /* some sockets on bind()-taken ports */
+	__u8 pad[3];
+	__u32 bound_owned; /* sockets on bind()-taken ports sampled from */
+	__u64 bound_ino[TW_DEST_SAMPLES]; /* a uniform sample of sockets on bind()-taken ports */
 };
 
-/* What one census run did, in its .bss. */
+/* What a census did, in its .bss. It runs in slices: user space sets restart, then runs the
+ * program until done. */
 struct tw_census_stats {
 	__u64 buckets;
 	__u64 sockets;
 	__u32 partial; /* ran out of steps: the counts are lower bounds */
 	__u32 full;    /* a map had no room for a destination or a netns */
+	__u32 done;
+	__u32 restart;
+	__u64 slices;
 };
 
 #endif

@@ -146,3 +146,27 @@ int buf__printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
+
+/* Appends text wrapped at cols, every line indented: words longer than a line are cut. */
+void buf__wrapped(struct buf *out, const char *text, size_t indent, size_t cols)
+{
+	size_t room = cols > indent + 20 ? cols - indent : 20;
+
+	while (*text) {
+		size_t n = strlen(text), cut = n;
+
+		if (n > room) {
+			cut = room;
+			while (cut > room / 2 && text[cut] != ' ')
+				cut--;
+			if (text[cut] != ' ')
+				cut = room;
+		}
+		buf__spaces(out, indent);
+		buf__put(out, text, cut);
+		buf__putc(out, '\n');
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+}

@@ -51,5 +51,7 @@ int buf__i64(struct buf *b, long long v);
 int buf__fixed(struct buf *b, unsigned long long v, int decimals);
 /* Appends n spaces. */
 int buf__spaces(struct buf *b, size_t n);
+/* Appends text wrapped at cols, each line indented and ended: words longer than a line are cut. */
+void buf__wrapped(struct buf *out, const char *text, size_t indent, size_t cols);
 
 #endif

@@ -47,7 +47,7 @@ static void features(const struct tw_features *f)
 	row("BTF tracepoints", "%s (inet_sock_set_state, timer_start/cancel/expire_entry)",
 	    yes(f->tp_btf));
 	row("tracefs", "%s", yes(f->tracefs));
-	row("syscall tracepoints", "%s (sys_exit_bind, _listen, _connect, _sendto)",
+	row("syscall tracepoints", "%s (sys_exit_bind, _listen, _connect, _sendto, _sendmsg)",
 	    yes(f->syscall_tps));
 	row("kfunc bpf_rdonly_cast (6.2+)", "%s", yes(f->rdonly_cast));
 	row("timer_start arguments", "%s",

@@ -424,7 +424,11 @@ static void hint_none(struct hint *h, const struct diag_input *in)
 {
 	uint16_t port = in->call == TW_CALL_CONNECT ? in->src_port : in->port;
 
-	if (in->snap_flags & TW_SNAP_SKIPPED) {
+	if ((in->snap_flags & TW_SNAP_BUDGET) && !(in->snap_flags & TW_SNAP_TAKEN)) {
+		hint_add(h, "the sockets on port %u were not read: this CPU's budget for reading "
+			    "holders (200000 sockets a second) went to the failures before it",
+			 port);
+	} else if (in->snap_flags & TW_SNAP_SKIPPED) {
 		hint_add(h,
 			 "the sockets on port %u were not read: another snapshot was being taken "
 			 "on this CPU",

@@ -435,30 +435,6 @@ static void text_tuple(struct buf *out, const struct tw_tuple *t)
 #define TEXT_HOLDERS  5
 #define TEXT_MIN_COLS 60
 
-/* Appends text wrapped at cols, every line indented: words longer than a line are cut. */
-static void put_wrapped(struct buf *out, const char *text, size_t indent, size_t cols)
-{
-	size_t room = cols > indent + 20 ? cols - indent : 20;
-
-	while (*text) {
-		size_t n = strlen(text), cut = n;
-
-		if (n > room) {
-			cut = room;
-			while (cut > room / 2 && text[cut] != ' ')
-				cut--;
-			if (text[cut] != ' ')
-				cut = room;
-		}
-		buf__spaces(out, indent);
-		buf__put(out, text, cut);
-		buf__putc(out, '\n');
-		text += cut;
-		while (*text == ' ')
-			text++;
-	}
-}
-
 /* "LISTEN 0.0.0.0:8080 python3 (pid 12) reuseaddr", as one line of a holder list. */
 static void holder_line(struct buf *b, const struct diag_sock *s)
 {
@@ -516,17 +492,17 @@ static void text_bind(struct buf *out, const struct tw_bind_rec *r, const struct
 	buf__putc(out, '\n');
 	buf__printf(&para, "cause: %s; %s", diag__cause_name(d ? d->cause : CAUSE_UNKNOWN),
 		    d && d->hint[0] ? d->hint : "no holder found");
-	put_wrapped(out, para.data ? para.data : "", TEXT_INDENT, cols);
+	buf__wrapped(out, para.data ? para.data : "", TEXT_INDENT, cols);
 	for (size_t i = 0; d && i < d->nholders && i < TEXT_HOLDERS; i++) {
 		buf__reset(&para);
 		holder_line(&para, d->holders[i]);
-		put_wrapped(out, para.data ? para.data : "", TEXT_INDENT + 2, cols);
+		buf__wrapped(out, para.data ? para.data : "", TEXT_INDENT + 2, cols);
 		shown++;
 	}
 	if (shown && d->holders_total > shown) {
 		buf__reset(&para);
 		buf__printf(&para, "and %zu more", d->holders_total - shown);
-		put_wrapped(out, para.data, TEXT_INDENT + 2, cols);
+		buf__wrapped(out, para.data, TEXT_INDENT + 2, cols);
 	}
 	buf__free(&para);
 }

@@ -29,6 +29,7 @@ static const char *const syscall_tps[LOADER_EXIT_TPS] = {
 	"sys_exit_listen",
 	"sys_exit_connect",
 	"sys_exit_sendto",
+	"sys_exit_sendmsg",
 };
 
 static const char *const btf_tps[] = {
@@ -380,6 +381,7 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	l->skel->rodata->nr_listen = SYS_listen;
 	l->skel->rodata->nr_connect = SYS_connect;
 	l->skel->rodata->nr_sendto = SYS_sendto;
+	l->skel->rodata->nr_sendmsg = SYS_sendmsg;
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.census_run, false);

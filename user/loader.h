@@ -14,14 +14,14 @@ struct twscope_bpf;
 
 struct port_row;
 
-#define LOADER_EXIT_TPS 4 /* syscall exits of bind, listen, connect, sendto */
+#define LOADER_EXIT_TPS 5 /* syscall exits of bind, listen, connect, sendto, sendmsg */
 
 /* What the kernel offers the agent, from BTF and the file system (twscope --check). */
 struct tw_features {
 	bool btf;	    /* /sys/kernel/btf/vmlinux */
 	bool tp_btf;	    /* the four BTF tracepoints the programs attach to */
 	bool tracefs;	    /* mounted (the syscall tracepoints need it) */
-	bool syscall_tps;   /* syscalls:sys_exit_bind/listen/connect/sendto */
+	bool syscall_tps;   /* syscalls:sys_exit_bind/listen/connect/sendto/sendmsg */
 	bool rdonly_cast;   /* kfunc bpf_rdonly_cast, 6.2+: a tw is read with direct loads */
 	bool bucket_expiry; /* timer_start(timer, bucket_expiry), 6.9+; else (expires, flags) */
 	bool ports_u32;	    /* ip_local_port_range packed in a u32, 6.8+; else int[2] */

@@ -54,6 +54,7 @@ struct app {
 	struct census cen;
 	struct ports *ports;
 	bool census_failed;
+	bool census_short; /* the last census hit its step cap or map size */
 	struct bindwatch *bw;
 	struct agg *agg;
 	struct logfile *log;
@@ -301,22 +302,6 @@ static size_t census_filter(struct app *a)
 	return a->cen.n;
 }
 
-/* Each process once, in place; returns how many. */
-static size_t unique_procs(struct tw_proc *p, size_t n)
-{
-	size_t k = 0;
-
-	for (size_t j = 0; j < n; j++) {
-		bool dup = !p[j].pid;
-
-		for (size_t m = 0; m < k && !dup; m++)
-			dup = p[m].pid == p[j].pid;
-		if (!dup)
-			p[k++] = p[j];
-	}
-	return k;
-}
-
 /* Each interval: the ephemeral ports in use per destination, and pressure that changed. */
 static void census_tick(struct app *a, uint64_t now)
 {
@@ -331,6 +316,12 @@ static void census_tick(struct app *a, uint64_t now)
 		return;
 	}
 	a->census_failed = false;
+	if ((a->cen.stats.partial || a->cen.stats.full) && !a->census_short)
+		p_err("the ephemeral port census saw %s: its counts are lower bounds",
+		      a->cen.stats.full ? "more destinations than it has room for"
+					: "more sockets than it walks");
+	a->census_short = a->cen.stats.partial || a->cen.stats.full;
+	ports__set_incomplete(a->ports, a->census_short);
 	census_filter(a);
 	if (ports__update(a->ports, a->cen.keys, a->cen.uses, a->cen.n, a->cen.ns, a->cen.nns))
 		return;
@@ -347,6 +338,7 @@ static void census_tick(struct app *a, uint64_t now)
 		 * pass */
 		uint64_t inos[2 * TW_DEST_SAMPLES] = {};
 		struct tw_proc found[2 * TW_DEST_SAMPLES];
+		struct proc_count owners[TW_DEST_SAMPLES], bound[TW_DEST_SAMPLES];
 		size_t nowners, nbound;
 
 		for (size_t j = 0; j < TW_DEST_SAMPLES; j++)
@@ -356,10 +348,10 @@ static void census_tick(struct app *a, uint64_t now)
 				for (size_t m = 0; m < TW_DEST_SAMPLES; m++)
 					inos[TW_DEST_SAMPLES + m] = ns[j].p.bound_ino[m];
 		owners__lookup(a->owners, inos, 2 * TW_DEST_SAMPLES, found, now);
-		nowners = unique_procs(found, TW_DEST_SAMPLES);
-		nbound = unique_procs(found + TW_DEST_SAMPLES, TW_DEST_SAMPLES);
-		report__pressure(&a->rc, now, crossed[i], found, nowners, found + TW_DEST_SAMPLES,
-				 nbound, a->o.json, &a->out);
+		nowners = ports__tally(found, TW_DEST_SAMPLES, owners);
+		nbound = ports__tally(found + TW_DEST_SAMPLES, TW_DEST_SAMPLES, bound);
+		report__pressure(&a->rc, now, crossed[i], owners, nowners, bound, nbound, a->o.json,
+				 &a->out);
 	}
 	free(crossed);
 }

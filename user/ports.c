@@ -9,6 +9,7 @@
 
 struct ports {
 	unsigned int high_pct;
+	bool incomplete;
 	uint32_t gen;
 	struct dest_row *rows; /* every destination with a pressure state, seen lately */
 	size_t n, cap;
@@ -246,6 +247,42 @@ const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16
 			return r;
 	}
 	return NULL;
+}
+
+size_t ports__tally(const struct tw_proc *in, size_t n, struct proc_count *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		if (!in[i].pid)
+			continue;
+		for (j = 0; j < k && out[j].p.pid != in[i].pid; j++)
+			;
+		if (j == k)
+			out[k++] = (struct proc_count){ .p = in[i] };
+		out[j].n++;
+	}
+	/* insertion sort: a handful of entries */
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && out[j].n > out[j - 1].n; j--) {
+			struct proc_count t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return k;
+}
+
+void ports__set_incomplete(struct ports *p, bool incomplete)
+{
+	p->incomplete = incomplete;
+}
+
+bool ports__incomplete(const struct ports *p)
+{
+	return p->incomplete;
 }
 
 size_t ports__count(const struct ports *p)

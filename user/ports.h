@@ -35,6 +35,15 @@ struct dest_row {
 	uint32_t seen; /* update it was last in */
 };
 
+/* A process among the sampled sockets, and how many of the samples it holds. */
+struct proc_count {
+	struct tw_proc p;
+	uint32_t n;
+};
+
+/* The processes of n samples (pid 0: none), each once, most samples first; returns how many. */
+size_t ports__tally(const struct tw_proc *in, size_t n, struct proc_count *out);
+
 struct ports;
 
 struct ports *ports__new(unsigned int pressure_pct);
@@ -48,6 +57,9 @@ size_t ports__crossed(const struct ports *p, const struct dest_row **out, size_t
 /* A destination of the last update, or NULL. */
 const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16_t family,
 				   const uint8_t *addr, uint16_t port);
+/* The census that fed the last update ran out of steps or map room: counts are lower bounds. */
+void ports__set_incomplete(struct ports *p, bool incomplete);
+bool ports__incomplete(const struct ports *p);
 /* Destinations the last update keeps (in use, or still under pressure). */
 size_t ports__count(const struct ports *p);
 /* Namespaces of the last update. */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "json.h"
 #include "names.h"
 #include "report.h"
@@ -162,8 +163,11 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "tw_table_full", t->tw_table_full);
 	jw__u64(&w, "port_slots_full", t->port_slots_full);
 	jw__obj_close(&w);
-	if (p)
+	if (p) {
 		json_destinations(&w, p, top);
+		if (ports__incomplete(p))
+			jw__bool(&w, "destinations_incomplete", true);
+	}
 	jw__u64(&w, "lost_events", t->lost_events);
 	jw__u64(&w, "missed_events", t->missed_events);
 	jw__obj_close(&w);
@@ -346,35 +350,37 @@ cleanup:
 	free(hist);
 }
 
-static void json_procs(struct jw *w, const char *key, const struct tw_proc *p, size_t n)
+static void json_procs(struct jw *w, const char *key, const struct proc_count *p, size_t n)
 {
 	jw__arr_open(w, key);
 	for (size_t i = 0; i < n; i++) {
 		jw__obj_open(w, NULL);
-		jw__u64(w, "pid", p[i].pid);
-		jw__strn(w, "comm", p[i].comm, sizeof(p[i].comm));
+		jw__u64(w, "pid", p[i].p.pid);
+		jw__strn(w, "comm", p[i].p.comm, sizeof(p[i].p.comm));
+		jw__u64(w, "sampled", p[i].n);
 		jw__obj_close(w);
 	}
 	jw__arr_close(w);
 }
 
-static void text_procs(struct buf *out, const char *lead, const struct tw_proc *p, size_t n)
+static void text_procs(struct buf *out, const char *lead, const struct proc_count *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		buf__puts(out, i ? ", " : lead);
-		for (size_t k = 0; k < sizeof(p[i].comm) && p[i].comm[k]; k++) {
-			unsigned char ch = p[i].comm[k];
+		for (size_t k = 0; k < sizeof(p[i].p.comm) && p[i].p.comm[k]; k++) {
+			unsigned char ch = p[i].p.comm[k];
 
 			buf__putc(out, ch >= 0x20 && ch < 0x7f ? ch : '?');
 		}
-		buf__printf(out, " (pid %u)", p[i].pid);
+		buf__printf(out, " (pid %u, %u of the sockets sampled)", p[i].p.pid, p[i].n);
 	}
 }
 
 void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct dest_row *r,
-		      const struct tw_proc *owners, size_t nowners, const struct tw_proc *bound,
-		      size_t nbound, bool json, struct buf *out)
+		      const struct proc_count *owners, size_t nowners,
+		      const struct proc_count *bound, size_t nbound, bool json, struct buf *out)
 {
+	struct buf para = {};
 	char ts[64], a[ADDR_STR_LEN];
 
 	fmt_rfc3339(mono_ns + c->mono_to_real_ns, ts, sizeof(ts));
@@ -393,20 +399,31 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 		buf__putc(out, '\n');
 		return;
 	}
-	/* the terminal's columns: the time as HH:MM:SS.micro, the event, no pid or comm */
-	buf__printf(out, "%.15s  %-12s%-8s%-17s", ts + 11, "ports", "-", "-");
+	/* the terminal's columns: the time as HH:MM:SS.micro, the event, no pid or comm; then the
+	 * details as a paragraph under the event's columns */
+	{
+		/* local time, as the other event lines */
+		int64_t real = mono_ns + c->mono_to_real_ns;
+		time_t sec = real / 1000000000LL;
+		struct tm tm;
+		char hms[16];
+
+		localtime_r(&sec, &tm);
+		strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+		buf__printf(out, "%s.%06lld  %-12s%-8s%-17s", hms,
+			    (long long)(real % 1000000000LL / 1000), "ports", "-", "-");
+	}
 	fmt_addr(r->key.family, r->key.addr, a, sizeof(a));
 	buf__printf(out, r->key.family == 10 ? "[%s]:%u" : "%s:%u", a, r->key.port);
-	buf__printf(out, " ephemeral ports %u/%u in use (%u TIME_WAIT", r->ports_in_use,
-		    r->ports_available, r->time_wait);
-	if (r->ports_bound)
-		buf__printf(out, ", %u more taken by bind()", r->ports_bound);
-	buf__printf(out, "), headroom %.0f%%: %s", r->headroom * 100,
-		    r->high ? "pressure HIGH" : "back to normal");
-	text_procs(out, "; used by ", owners, nowners);
-	text_procs(out,
-		   "; ports taken by bind() (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
-		   "listening) by ",
+	buf__printf(out, " ephemeral ports %u/%u in use: %s\n", r->ports_in_use,
+		    r->ports_available, r->high ? "pressure HIGH" : "back to normal");
+	buf__printf(&para, "%u in TIME_WAIT%s, %u more of the range taken by bind(); headroom %.0f%%",
+		    r->time_wait, r->time_wait_reusable ? " (reusable: tcp_tw_reuse)" : "",
+		    r->ports_bound, r->headroom * 100);
+	text_procs(&para, "; used by ", owners, nowners);
+	text_procs(&para, "; bind() ports (before connect() without IP_BIND_ADDRESS_NO_PORT, or "
+			  "listening) by ",
 		   bound, nbound);
-	buf__putc(out, '\n');
+	buf__wrapped(out, para.data ? para.data : "", 29, c->cols >= 60 ? (size_t)c->cols : 100);
+	buf__free(&para);
 }

@@ -44,12 +44,12 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		      const struct ports *p, unsigned int interval_s, bool utf8, size_t cols,
 		      struct buf *out);
 /*
- * A destination's pressure changed: one event, with the owners of some of its sockets and of
- * some sockets on ports bind() took (processes named once each).
+ * A destination's pressure changed: one event, with the owners of a sample of its sockets and
+ * of the sockets on ports bind() took, each with its share of the sample.
  */
 void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct dest_row *r,
-		      const struct tw_proc *owners, size_t nowners, const struct tw_proc *bound,
-		      size_t nbound, bool json, struct buf *out);
+		      const struct proc_count *owners, size_t nowners,
+		      const struct proc_count *bound, size_t nbound, bool json, struct buf *out);
 /* width characters summarising v[0..n) (oldest first), max per bucket, scaled to the peak. */
 void report__sparkline(const uint32_t *v, size_t n, size_t width, bool utf8, struct buf *out);
 

@@ -649,6 +649,28 @@ static void test_connect_bound_src_port_time_wait(void **state)
 	assert_hint_has(&r, "frees in 42 s");
 }
 
+/* tcp_v6_connect() hands a v4-mapped peer to tcp_v4_connect(): the tuple is IPv4's. */
+static void test_connect_bound_src_port_v4_mapped(void **state)
+{
+	struct diag_input in = connect_in("::ffff:127.0.0.1", "::ffff:127.0.0.1", 40000);
+	struct diag_input unbound = connect_in("::ffff:127.0.0.1", "::", 40000);
+	struct diag_input v4 = connect_in("127.0.0.1", "127.0.0.1", 40000);
+	struct diag_sock socks[] = {
+		conn_sock("127.0.0.1", 40000, "127.0.0.1", ST_TIME_WAIT),
+		conn_sock("::ffff:127.0.0.1", 40000, "::ffff:127.0.0.1", ST_ESTABLISHED),
+		conn_sock("127.0.0.1", 40000, "127.0.0.2", ST_TIME_WAIT),
+		conn_sock("::1", 40000, "::1", ST_TIME_WAIT),
+	};
+
+	assert_true(diag__conflicts(&in, &socks[0]));
+	assert_true(diag__conflicts(&unbound, &socks[0]));
+	assert_true(diag__conflicts(&in, &socks[1]));
+	assert_true(diag__conflicts(&v4, &socks[1]));
+	assert_false(diag__conflicts(&in, &socks[2]));
+	assert_false(diag__conflicts(&in, &socks[3]));
+	assert_false(diag__conflicts(&v4, &socks[3]));
+}
+
 static void test_connect_bound_src_port_connected(void **state)
 {
 	struct diag_input in = connect_in("127.0.0.1", "127.0.0.1", 40000);
@@ -1231,6 +1253,7 @@ int main(void)
 		cmocka_unit_test(test_connect_ephemeral_exhausted_v4),
 		cmocka_unit_test(test_connect_ephemeral_exhausted_v6),
 		cmocka_unit_test(test_connect_bound_src_port_time_wait),
+		cmocka_unit_test(test_connect_bound_src_port_v4_mapped),
 		cmocka_unit_test(test_connect_bound_src_port_connected),
 		cmocka_unit_test(test_connect_bound_src_port_local_address),
 		cmocka_unit_test(test_autobind_exhausted),
