@@ -191,7 +191,7 @@ deb:
 K8S_NPM := $(OUTPUT)/npm
 K8S_MODELS := kubernetes-models@5.1.0 @kubernetes-models/prometheus-operator@6.0.0 yaml@2.9.1
 k8s-validate:
-	$(Q)command -v npm >/dev/null || { echo "k8s-validate: needs node and npm (apt-get install npm)" >&2; exit 1; }
+	$(Q)./scripts/deps.sh --k8s
 	$(Q)mkdir -p $(K8S_NPM)
 	$(Q)[ -d $(K8S_NPM)/node_modules/kubernetes-models ] || (cd $(K8S_NPM) && \
 		npm install --no-audit --no-fund --silent $(K8S_MODELS) >/dev/null)

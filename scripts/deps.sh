@@ -2,7 +2,8 @@
 # Installs, with apt-get, only the Debian packages twscope needs that are missing.
 # Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
 # `--vmtest` what `make vmtest` boots Debian's kernels with,
-# `--deb` what `make deb` and `make deb-test` build and check the package with.
+# `--deb` what `make deb` and `make deb-test` build and check the package with,
+# `--k8s` node and npm for `make k8s-validate` (Debian's, unless a node and npm are already there).
 set -eu
 
 build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
@@ -19,6 +20,8 @@ for arg in "$@"; do
 	--bench) want="$want $test $bench" ;;
 	--vmtest) want="$want $test $vmtest" ;;
 	--deb) want="$want $test $deb" ;;
+	--k8s) command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+		want="$want nodejs npm" ;;
 	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
 	esac
 done
