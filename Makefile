@@ -194,7 +194,7 @@ k8s-validate:
 	$(Q)./scripts/deps.sh --k8s
 	$(Q)mkdir -p $(K8S_NPM)
 	$(Q)[ -d $(K8S_NPM)/node_modules/kubernetes-models ] || (cd $(K8S_NPM) && \
-		npm install --no-audit --no-fund --silent $(K8S_MODELS) >/dev/null)
+		npm install --no-audit --no-fund --loglevel=error $(K8S_MODELS) >/dev/null)
 	$(Q)cp scripts/k8s-validate.mjs $(K8S_NPM)/
 	$(Q)node $(K8S_NPM)/k8s-validate.mjs deploy/kubernetes/*.yaml
 
