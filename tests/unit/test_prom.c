@@ -73,7 +73,7 @@ static const char *const port_families[] = {
 
 #define NPORT_FAMILIES (sizeof(port_families) / sizeof(port_families[0]))
 
-static void render(struct prom *p, const struct agg *a, const struct totals *t,
+static void render(struct prom *p, struct agg *a, const struct totals *t,
 		   const struct prom_input *extra, struct buf *b)
 {
 	struct prom_input in = {};
@@ -132,14 +132,18 @@ static size_t count_lines(const char *text, const char *prefix)
 
 static const char *label_prefix(char *s, size_t len, const char *family, uint16_t port)
 {
-	snprintf(s, len, "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\"}",
-		 family, port, NETNS);
+	snprintf(s, len,
+		 "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\","
+		 "netns_cookie=\"%llu\"}",
+		 family, port, NETNS, (unsigned long long)NETNS_COOKIE);
 	return s;
 }
 
 static const char *other_prefix(char *s, size_t len, const char *family)
 {
-	snprintf(s, len, "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"}", family);
+	snprintf(s, len,
+		 "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\",netns_cookie=\"\"}",
+		 family);
 	return s;
 }
 
