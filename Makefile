@@ -1,10 +1,27 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # `make` builds ./twscope; every intermediate file goes under $(OUTPUT).
 
+HOST_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+ARCH ?= $(HOST_ARCH)
+# `make ARCH=arm64` on x86-64 cross-builds with Debian's cross compiler and the arm64 -dev
+# packages (multiarch: scripts/deps.sh --cross arm64); everything goes under build/arm64.
+TRIPLET_x86 := x86_64-linux-gnu
+TRIPLET_arm64 := aarch64-linux-gnu
+ifneq ($(ARCH),$(HOST_ARCH))
+ifeq ($(TRIPLET_$(ARCH)),)
+$(error ARCH=$(ARCH): expected x86 or arm64)
+endif
+OUTPUT ?= build/$(ARCH)
+CC := $(TRIPLET_$(ARCH))-gcc
+PKG_CONFIG ?= env PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET_$(ARCH))/pkgconfig:/usr/share/pkgconfig \
+	pkg-config
+BIN := $(OUTPUT)/twscope
+CROSS := $(ARCH)
+endif
 OUTPUT ?= build
+BIN ?= twscope
 PREFIX ?= /usr/local
 DESTDIR ?=
-ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CLANG ?= clang
 CC ?= cc
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
@@ -63,7 +80,7 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror 
 	-Wno-unused-function -Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 
 .PHONY: all deps run test unit integration install uninstall clean vmlinux bench soak format vmtest
-all: twscope
+all: $(BIN)
 
 deps:
 	$(Q)./scripts/deps.sh
@@ -86,7 +103,7 @@ $(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-twscope: $(USER_OBJS)
+$(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(HARDEN) $(HARDEN_LDFLAGS) $^ $(PKG_LIBS) -lm -lpthread -o $@
 
@@ -126,8 +143,18 @@ test:
 	$(Q)$(MAKE) --no-print-directory twscope $(UNIT_BINS) $(ASAN_UNIT_BINS) $(OUTPUT)/churn
 	$(Q)python3 tests/run_all.py --binary ./twscope $(UNIT_BINS) $(ASAN_UNIT_BINS)
 
-# `make vmtest KERNEL=6.1|6.12|all`: the integration tests inside qemu on Debian's kernel
-# packages (fetched once into $(OUTPUT)/vmtest). VMTEST_ARGS go to tests/integration/run.py:
+ifneq ($(CROSS),)
+.PHONY: twscope cross-deps
+twscope: $(BIN)
+# the cross compiler and the arm64 libraries, installed when missing
+cross-deps:
+	$(Q)./scripts/deps.sh --cross $(CROSS)
+$(USER_OBJS) $(OUTPUT)/churn: | cross-deps
+endif
+
+# `make vmtest KERNEL=6.1|6.12|all [ARCH=arm64]`: the integration tests inside qemu on Debian's
+# kernel packages (fetched once into $(OUTPUT)/vmtest); for arm64 on an arm64 Debian root file
+# system unpacked there, against the cross-built agent. VMTEST_ARGS go to tests/integration/run.py:
 # every test but the conflict matrix, whose hundreds of cases take 9 minutes under TCG and
 # whose rules are user space's (test_bind takes each kernel path).
 KERNEL ?= all
@@ -135,9 +162,10 @@ VMTEST_KERNELS := $(if $(filter all,$(KERNEL)),6.1 6.12,$(KERNEL))
 VMTEST_ARGS ?= -x test_matrix
 
 vmtest:
-	$(Q)./scripts/deps.sh --vmtest
-	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
-	$(Q)python3 scripts/vmtest_all.py $(OUTPUT)/vmtest $(VMTEST_KERNELS) -- $(VMTEST_ARGS)
+	$(Q)./scripts/deps.sh --vmtest $(if $(CROSS),--cross $(CROSS))
+	$(Q)$(MAKE) --no-print-directory $(BIN) $(OUTPUT)/churn
+	$(Q)VMTEST_ARCH=$(ARCH) VMTEST_BINARY=$(BIN) VMTEST_CHURN=$(OUTPUT)/churn \
+		python3 scripts/vmtest_all.py $(OUTPUT)/vmtest $(VMTEST_KERNELS) -- $(VMTEST_ARGS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory twscope
@@ -180,7 +208,7 @@ format:
 	clang-format -i bpf/*.c bpf/*.h include/*.h user/*.c user/*.h tests/unit/*.c tests/bench/*.c
 
 clean:
-	rm -rf $(OUTPUT) twscope
+	rm -rf $(OUTPUT) $(BIN)
 
 -include $(wildcard $(OUTPUT)/bpf/*.d $(OUTPUT)/user/*.d $(OUTPUT)/tests/*.d \
 	$(ASAN_OUTPUT)/user/*.d $(ASAN_OUTPUT)/tests/*.d)

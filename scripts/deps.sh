@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs, with apt-get, only the Debian packages twscope needs that are missing.
 # Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
-# `--vmtest` what `make vmtest` boots Debian's kernels with.
+# `--vmtest` what `make vmtest` boots Debian's kernels with; `--cross arm64` the cross compiler
+# and the arm64 libraries (multiarch) `make ARCH=arm64` builds with, and with `--vmtest` what an
+# arm64 guest needs.
 set -eu
 
 build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
@@ -11,14 +13,29 @@ bench="libbpf-tools linux-perf"
 vmtest="qemu-system-x86 busybox-static cpio kmod xz-utils zstd coreutils"
 
 want="$build $runtime"
-for arg in "$@"; do
-	case "$arg" in
+cross=
+vm=
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--test) want="$want $test" ;;
 	--bench) want="$want $test $bench" ;;
-	--vmtest) want="$want $test $vmtest" ;;
-	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
+	--vmtest) want="$want $test $vmtest" vm=1 ;;
+	--cross)
+		[ "${2:-}" = arm64 ] || { echo "deps.sh: --cross takes arm64" >&2; exit 2; }
+		cross=$2
+		shift
+		;;
+	*) echo "deps.sh: unknown option $1" >&2; exit 2 ;;
 	esac
+	shift
 done
+if [ -n "$cross" ]; then
+	want="$want gcc-aarch64-linux-gnu"
+	for p in libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libseccomp-dev; do
+		want="$want $p:$cross"
+	done
+	[ -z "$vm" ] || want="$want qemu-system-arm mmdebstrap"
+fi
 
 missing=""
 for p in $want; do
@@ -31,6 +48,10 @@ done
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: missing packages:$missing; run as root (sudo make ...) to install them" >&2
 	exit 1
+fi
+if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx "$cross"; then
+	dpkg --add-architecture "$cross"
+	apt-get update -qq >/dev/null
 fi
 echo "deps.sh: installing$missing"
 export DEBIAN_FRONTEND=noninteractive

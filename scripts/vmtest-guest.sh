@@ -35,5 +35,5 @@ set --
 while IFS= read -r a; do
 	set -- "$@" "$a"
 done <$out/args
-python3 tests/integration/run.py --binary ./twscope "$@"
+TWSCOPE_CHURN=$top/$churn TWSCOPE_TEST_SLOW=$slow python3 tests/integration/run.py --binary "$binary" "$@"
 finish $?
