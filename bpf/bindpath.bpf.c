@@ -41,7 +41,7 @@ static __always_inline void sk_bound_addr(const struct sock *sk, __u16 family, _
 		bpf_core_read(addr, 4, &sk->__sk_common.skc_rcv_saddr);
 }
 
-static __always_inline void count_bind_error(struct tw_bind_rec *r, bool wanted)
+static __always_inline void count_bind_error(struct tw_bind_rec *r, __u64 cookie, bool wanted)
 {
 	struct tw_port_key key = {};
 	__u32 slot = r->call * 2 + (r->err == EADDRNOTAVAIL);
@@ -53,13 +53,14 @@ static __always_inline void count_bind_error(struct tw_bind_rec *r, bool wanted)
 	if (!wanted)
 		return;
 	if (r->call == TW_CALL_CONNECT) {
+		key.netns_cookie = cookie;
 		key.netns = r->hdr.netns;
 		key.port = r->port;
 		key.side = TW_SIDE_REMOTE;
 		key.family = r->family;
 		__builtin_memcpy(key.addr, r->addr, TW_ADDR_LEN);
 	} else {
-		local_key(&key, r->hdr.netns, r->port);
+		local_key(&key, cookie, r->hdr.netns, r->port);
 	}
 	port_count(slot_for(&key), PORT_BIND_ERR);
 }
@@ -267,7 +268,7 @@ static __always_inline int on_exit(long ret, __u8 call, enum exit_via via)
 	}
 
 	wanted = tuple_wanted(r->hdr.netns, r->family, r->port, 0);
-	count_bind_error(r, wanted);
+	count_bind_error(r, net_cookie(net), wanted);
 	if (!wanted || !(cfg.events & TW_EV_BIND) || !pid_wanted(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	proc_current(&r->proc);

@@ -207,4 +207,14 @@ static __always_inline __u32 sock_port_range(const struct sock *sk)
 	return r;
 }
 
+/*
+ * A namespace's cookie, never reused (its inode is, at once): a u64 set in setup_net() since
+ * 3d368ab87cf6 ("net: initialize net->net_cookie at netns setup", 5.12); before, an atomic64_t
+ * made on first use, which no kernel we run has. A BTF pointer reads it with a direct load.
+ */
+static __always_inline __u64 net_cookie(const struct net *net)
+{
+	return BPF_CORE_READ(net, net_cookie);
+}
+
 #endif

@@ -19,7 +19,7 @@ static __always_inline __s64 jiffies_left_ms(unsigned long expires)
 
 /* Start-up seeding: one pass sees listeners first (listening hash), then TIME_WAITs. */
 static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __u32 netns,
-				 __u32 uid)
+				 __u64 cookie, __u32 uid)
 {
 	struct tcp_timewait_sock *ttw;
 	struct inet_timewait_sock *tw;
@@ -30,7 +30,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	__s64 left_ms, life_ms;
 
 	if (skc->skc_state == TCP_LISTEN) {
-		struct tw_listen_key lk = { .netns = netns, .port = t->sport };
+		struct tw_listen_key lk = { .netns_cookie = cookie, .port = t->sport };
 		struct tw_listener unknown = { .owner.uid = uid, .slot = TW_NO_SLOT };
 
 		/* the owner is named later, when a failure or a TIME_WAIT needs it */
@@ -70,7 +70,7 @@ static __always_inline void seed(struct sock_common *skc, struct tw_tuple *t, __
 	total_add(TW_TOT_TW_SEEDED, 1);
 	if (!l->wanted)
 		return;
-	l->slot = tuple_slot(t, netns, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
+	l->slot = tuple_slot(t, netns, cookie, BPF_CORE_READ(skc, skc_net.net), &l->side, &owner);
 	l->pid = owner.pid;
 	port_count(l->slot, PORT_SEED);
 }
@@ -84,7 +84,7 @@ int iter_tcp(struct bpf_iter__tcp *ctx)
 	if (!skc || !iter_args.want_tw_seed)
 		return 0;
 	tuple_direct(&t, skc);
-	seed(skc, &t, sk_netns(skc), ctx->uid);
+	seed(skc, &t, sk_netns(skc), sk_netns_cookie(skc), ctx->uid);
 	return 0;
 }
 

@@ -34,7 +34,7 @@ static __always_inline bool in_owner_context(int oldstate, int newstate)
  * a port served here (an accepted one), the server's.
  */
 static __always_inline const struct tw_proc *owner_of(const struct sock *sk, int oldstate,
-						      int newstate, __u32 netns, __u16 sport)
+						      int newstate, __u64 ns_cookie, __u16 sport)
 {
 	__u64 cookie = bpf_get_socket_cookie((void *)sk);
 	struct owner_slot *o = owner_slot(cookie);
@@ -51,7 +51,7 @@ static __always_inline const struct tw_proc *owner_of(const struct sock *sk, int
 	}
 	if (o->cookie == cookie)
 		return &o->owner;
-	lsn = port_listener(netns, sport);
+	lsn = port_listener(ns_cookie, sport);
 	return lsn ? &lsn->owner : NULL;
 }
 
@@ -128,7 +128,7 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	tuple_btf(&t, sk);
 	if (!tuple_wanted(netns, t.family, t.sport, t.dport))
 		return;
-	slot = tuple_slot(&t, netns, net, &side, &listener);
+	slot = tuple_slot(&t, netns, net->net_cookie, net, &side, &listener);
 	port_count(slot, PORT_OVERFLOW);
 	emit_overflow(&t, netns, known && known->pid ? known : &listener);
 }
@@ -141,6 +141,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 	struct tw_tuple t = {};
 	bool tw_close =
 		newstate == TCP_CLOSE && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING);
+	__u64 cookie;
 	__u32 netns;
 
 	/* without owners or state events, only listens, active closes and the closes after a tw
@@ -154,17 +155,19 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 		return 0;
 	}
 	netns = sk->__sk_common.skc_net.net->ns.inum;
+	cookie = sk->__sk_common.skc_net.net->net_cookie;
 	/* owners cost a lookup per transition: only when events or --pid need them */
 	if (owners_tracked()) {
 		tuple_btf(&t, sk);
-		known = owner_of(sk, oldstate, newstate, netns, t.sport);
+		known = owner_of(sk, oldstate, newstate, cookie, t.sport);
 	}
 
 	if (newstate == TCP_LISTEN) {
-		struct tw_listen_key lk = { .netns = netns, .port = sk->__sk_common.skc_num };
+		struct tw_listen_key lk = { .netns_cookie = cookie,
+					    .port = sk->__sk_common.skc_num };
 		struct tw_listener *lsn = bpf_map_lookup_elem(&listen_ports, &lk), fresh = {};
 
-		__u64 cookie = bpf_get_socket_cookie((void *)sk);
+		__u64 sk_cookie = bpf_get_socket_cookie((void *)sk);
 
 		/* a port listened on again keeps its counter slot; the owner is the newest */
 		if (lsn) {
@@ -174,7 +177,7 @@ static __always_inline int set_state(const struct sock *sk, const int oldstate, 
 			fresh.slot = TW_NO_SLOT;
 			bpf_map_update_elem(&listen_ports, &lk, &fresh, BPF_NOEXIST);
 		}
-		bpf_map_update_elem(&listen_owner, &cookie, lsn ? &lsn->owner : &fresh.owner, 0);
+		bpf_map_update_elem(&listen_owner, &sk_cookie, lsn ? &lsn->owner : &fresh.owner, 0);
 	} else if (tw_close) {
 		fin_to_close(sk, known);
 	}

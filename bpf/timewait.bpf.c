@@ -49,6 +49,7 @@ struct tw_view {
 	struct tw_tuple t;
 	const struct net *net;
 	__u64 cookie;
+	__u64 net_cookie;
 	__u32 netns;
 	__u32 hash;
 	__u8 substate;
@@ -81,6 +82,7 @@ static __always_inline void tw_read(struct tw_view *v, __u64 timer, bool direct)
 		tuple_direct(&v->t, skc);
 		v->net = skc->skc_net.net;
 		v->netns = v->net->ns.inum;
+		v->net_cookie = v->net->net_cookie;
 		v->cookie = skc->skc_cookie.counter;
 		v->hash = skc->skc_hash;
 		v->substate = tw->tw_substate;
@@ -91,6 +93,7 @@ static __always_inline void tw_read(struct tw_view *v, __u64 timer, bool direct)
 		tuple_core(&v->t, skc);
 		v->net = BPF_CORE_READ(skc, skc_net.net);
 		v->netns = net_inum(v->net);
+		v->net_cookie = net_cookie(v->net);
 		v->cookie = BPF_CORE_READ(skc, skc_cookie.counter);
 		v->hash = BPF_CORE_READ(skc, skc_hash);
 		v->substate = BPF_CORE_READ(tw, tw_substate);
@@ -242,7 +245,7 @@ static __always_inline void tw_arm(struct tw_live *l, const struct tw_view *v,
 	if (!tuple_wanted(l->netns, v->t.family, v->t.sport, v->t.dport))
 		return;
 	l->wanted = 1;
-	l->slot = tuple_slot(&v->t, l->netns, v->net, &l->side, &owner);
+	l->slot = tuple_slot(&v->t, l->netns, v->net_cookie, v->net, &l->side, &owner);
 	if (owners_tracked() && v->cookie) {
 		o = owner_slot(v->cookie);
 		if (o && o->cookie == v->cookie)

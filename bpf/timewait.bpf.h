@@ -36,6 +36,13 @@ struct {
 	__type(value, __u32);
 } port_slot SEC(".maps") __weak;
 
+/* Slots user space freed, taken first by new keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, TW_PORT_SLOTS);
+	__type(value, __u32);
+} port_free SEC(".maps") __weak;
+
 /* The key of each slot, for user space: written once the slot is the key's. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -260,23 +267,31 @@ static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
 }
 
 /* The listener of a (netns, port) that has or had one, or NULL. */
-static __always_inline struct tw_listener *port_listener(__u32 netns, __u16 port)
+static __always_inline struct tw_listener *port_listener(__u64 cookie, __u16 port)
 {
-	struct tw_listen_key lk = { .netns = netns, .port = port };
+	struct tw_listen_key lk = { .netns_cookie = cookie, .port = port };
 
 	return bpf_map_lookup_elem(&listen_ports, &lk);
 }
 
-/* The counter slot of a key, handed out on first use; TW_NO_SLOT once all are taken. */
+/*
+ * The counter slot of a key, handed out on first use: one user space freed (zeroed, key
+ * cleared) if any, else a never used one; TW_NO_SLOT once all are taken.
+ */
 static __always_inline __u32 slot_for(const struct tw_port_key *k)
 {
 	__u32 *s = bpf_map_lookup_elem(&port_slot, k), n;
+	bool reused = false;
 
 	if (s)
 		return *s;
-	if (port_slots_used >= TW_PORT_SLOTS)
-		goto full;
-	n = __sync_fetch_and_add(&port_slots_used, 1);
+	if (!bpf_map_pop_elem(&port_free, &n)) {
+		reused = true;
+	} else {
+		if (port_slots_used >= TW_PORT_SLOTS)
+			goto full;
+		n = __sync_fetch_and_add(&port_slots_used, 1);
+	}
 	if (n >= TW_PORT_SLOTS)
 		goto full;
 	if (!bpf_map_update_elem(&port_slot, k, &n, BPF_NOEXIST)) {
@@ -284,9 +299,12 @@ static __always_inline __u32 slot_for(const struct tw_port_key *k)
 
 		if (pk)
 			*pk = *k;
+		if (reused)
+			total_add(TW_TOT_SLOTS_REUSED, 1);
 		return n;
 	}
-	/* another CPU keyed it first: use its slot, this one stays unused */
+	/* another CPU keyed it first: use its slot, this one goes (back) to the free list */
+	bpf_map_push_elem(&port_free, &n, 0);
 	s = bpf_map_lookup_elem(&port_slot, k);
 	return s ? *s : TW_NO_SLOT;
 full:
@@ -294,9 +312,10 @@ full:
 	return TW_NO_SLOT;
 }
 
-static __always_inline void local_key(struct tw_port_key *k, __u32 netns, __u16 port)
+static __always_inline void local_key(struct tw_port_key *k, __u64 cookie, __u32 netns, __u16 port)
 {
 	__builtin_memset(k, 0, sizeof(*k));
+	k->netns_cookie = cookie;
 	k->netns = netns;
 	k->port = port;
 	k->side = TW_SIDE_LOCAL;
@@ -307,10 +326,10 @@ static __always_inline void local_key(struct tw_port_key *k, __u32 netns, __u16 
  * port is served here (has or had a listener), or, with no listener seen, a fixed port talking
  * to an ephemeral one; remote otherwise, keyed by the destination. *owner gets the listener's.
  */
-static __always_inline __u32 tuple_slot(const struct tw_tuple *t, __u32 netns,
+static __always_inline __u32 tuple_slot(const struct tw_tuple *t, __u32 netns, __u64 cookie,
 					const struct net *net, __u8 *side, struct tw_proc *owner)
 {
-	struct tw_listener *lsn = port_listener(netns, t->sport);
+	struct tw_listener *lsn = port_listener(cookie, t->sport);
 	struct tw_port_key k;
 	__u16 lo, hi;
 
@@ -319,17 +338,18 @@ static __always_inline __u32 tuple_slot(const struct tw_tuple *t, __u32 netns,
 		if (owner)
 			*owner = lsn->owner;
 		if (lsn->slot == TW_NO_SLOT) {
-			local_key(&k, netns, t->sport);
+			local_key(&k, cookie, netns, t->sport);
 			lsn->slot = slot_for(&k);
 		}
 		return lsn->slot;
 	}
 	net_local_port_range(net, &lo, &hi);
 	if ((t->sport < lo || t->sport > hi) && t->dport >= lo && t->dport <= hi) {
-		local_key(&k, netns, t->sport);
+		local_key(&k, cookie, netns, t->sport);
 		return slot_for(&k);
 	}
 	__builtin_memset(&k, 0, sizeof(k));
+	k.netns_cookie = cookie;
 	k.netns = netns;
 	k.port = t->dport;
 	k.side = TW_SIDE_REMOTE;

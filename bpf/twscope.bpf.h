@@ -44,12 +44,7 @@ struct {
 } totals SEC(".maps") __weak;
 
 /* (netns, port) pairs that have or had a TCP listener, with its owner: their TIME_WAITs are side
- * local, and belong to that server. */
-struct tw_listen_key {
-	__u32 netns;
-	__u32 port;
-};
-
+ * local, and belong to that server. Keyed by struct tw_listen_key (twscope.h). */
 struct tw_listener {
 	struct tw_proc owner; /* uid only when seeded at start: no process named yet */
 	__u32 slot;	      /* counters of the port's side local, TW_NO_SLOT until needed */
@@ -118,6 +113,11 @@ static __always_inline bool pid_wanted(__u32 pid)
 static __always_inline __u32 net_inum(const struct net *net)
 {
 	return BPF_CORE_READ(net, ns.inum);
+}
+
+static __always_inline __u64 sk_netns_cookie(const struct sock_common *skc)
+{
+	return net_cookie(BPF_CORE_READ(skc, skc_net.net));
 }
 
 static __always_inline __u32 sk_netns(const struct sock_common *skc)

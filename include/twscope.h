@@ -65,7 +65,8 @@ enum tw_total {
 	TW_TOT_BIND_ERRORS,
 	TW_TOT_LOST_EVENTS, /* ring buffer reservations that failed */
 	TW_TOT_STATE_EVENTS,
-	TW_TOT_PORTS_FULL, /* per-port map insert failures */
+	TW_TOT_PORTS_FULL,   /* per-port map insert failures */
+	TW_TOT_SLOTS_REUSED, /* counter slots taken from the free list (user space freed them) */
 	TW_TOT_MAX,
 };
 
@@ -234,17 +235,27 @@ struct tw_owner_rec {
 /*
  * Per-port TIME_WAIT and bind error counters: a tw_port_key names a counter slot (hash
  * port_slot), the counters sit in an array (port_ctr) at that slot. Side local is keyed by the
- * port alone (family 0): a dual-stack listener serves both families.
+ * port alone (family 0): a dual-stack listener serves both families. A namespace is keyed by
+ * its cookie: the kernel reuses a dead namespace's inode at once. Slots user space frees (a dead
+ * namespace's, an idle port's) go to a queue (port_free) that new keys take from first.
  */
 #define TW_PORT_SLOTS 16384
 #define TW_NO_SLOT    0xffffffffu
 
 struct tw_port_key {
-	__u32 netns;
+	__u64 netns_cookie; /* never reused; 0 marks a slot without a key */
+	__u32 netns;	    /* inode, for outputs and --netns */
 	__u16 port;
 	__u8 side;
 	__u8 family;		/* side remote only */
 	__u8 addr[TW_ADDR_LEN]; /* remote address for side remote, zero for local */
+};
+
+/* A port that has or had a TCP listener (map listen_ports). */
+struct tw_listen_key {
+	__u64 netns_cookie;
+	__u32 port;
+	__u32 pad;
 };
 
 struct tw_port_val {
@@ -305,6 +316,55 @@ struct tw_learned {
 	__u32 hz;	 /* jiffies per second, 0 until learned */
 	__u16 probe_sport;
 	__u16 probe_dport;
+};
+
+/*
+ * The live network namespaces, from one walk of the kernel's net_namespace_list (netns.bpf.c),
+ * written to an array: a namespace missing from a complete walk has died.
+ */
+#define TW_NETNS_MAX 16384
+
+struct tw_netns_id {
+	__u64 cookie;
+	__u32 inum;
+	__u32 pad;
+};
+
+struct tw_netns_walk {
+	__u32 n;	/* entries written to netns_live */
+	__u32 complete; /* the walk came back to where it started: every namespace is listed */
+	__u32 steps;
+	__u32 pad;
+};
+
+/*
+ * Counter slots and listener entries user space takes back, one request each, done in the
+ * kernel (reclaim.bpf.c): the listener's slot is cleared with a compare-and-swap, never by
+ * rewriting an entry a program may be updating.
+ */
+#define TW_RETIRE_BATCH 256
+
+enum tw_retire_op {
+	TW_RETIRE_UNMAP = 1,  /* key -> slot out of port_slot, the listener's reference dropped */
+	TW_RETIRE_FREE = 2,   /* an unmapped, idle slot: last values out, zeroed, to port_free */
+	TW_RETIRE_LISTEN = 3, /* every listener entry of namespace key.netns_cookie deleted */
+};
+
+struct tw_retire_req {
+	struct tw_port_key key;
+	struct tw_port_val val; /* FREE: the slot's last values */
+	__u32 slot;
+	/* UNMAP: 1 = the key was the slot's; FREE: 1 = freed, 2 = a listener held it again (retry
+	 * later), 0 = not freed; LISTEN: entries deleted */
+	__u32 result;
+	__u8 op;
+	__u8 pad[7];
+};
+
+struct tw_retire_args {
+	__u32 n;
+	__u32 pad;
+	struct tw_retire_req req[TW_RETIRE_BATCH];
 };
 
 /* Parameters of one iterator pass, written to .bss by user space. */

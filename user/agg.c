@@ -90,6 +90,7 @@ static struct agg_series *add(struct agg *a, const struct tw_port_key *k)
 	s = &a->rows[a->n++];
 	memset(s, 0, sizeof(*s));
 	s->key = *k;
+	s->label = -1;
 	index_put(a, a->n - 1);
 	if (a->nrings < a->max_series) {
 		s->ring = calloc(a->window_s, sizeof(uint32_t));
@@ -104,6 +105,17 @@ static bool changed(const struct tw_port_val *x, const struct tw_port_val *y)
 	return memcmp(x, y, sizeof(*x)) != 0;
 }
 
+static void val_add(struct tw_port_val *to, const struct tw_port_val *v)
+{
+	to->tw += v->tw;
+	to->tw_peak = v->tw_peak > to->tw_peak ? v->tw_peak : to->tw_peak;
+	to->entered += v->entered;
+	to->expired += v->expired;
+	to->killed += v->killed;
+	to->overflow += v->overflow;
+	to->bind_errors += v->bind_errors;
+}
+
 int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size_t n)
 {
 	uint64_t gap;
@@ -115,6 +127,10 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 	if (!a->samples)
 		a->first_s = now_s;
 
+	for (size_t i = 0; i < a->n; i++) {
+		a->rows[i].acc = a->rows[i].folded;
+		a->rows[i].nslots = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct agg_series *s = find(a, &rows[i].key);
 
@@ -124,9 +140,15 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 				return -ENOMEM;
 			s->last_active_s = now_s;
 		}
-		if (changed(&s->val, &rows[i].val) || rows[i].val.tw > 0)
+		val_add(&s->acc, &rows[i].val);
+		s->nslots++;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		struct agg_series *s = &a->rows[i];
+
+		if (changed(&s->val, &s->acc) || s->acc.tw > 0)
 			s->last_active_s = now_s;
-		s->val = rows[i].val;
+		s->val = s->acc;
 	}
 	/* fill every second since the last sample, so a late tick leaves no hole */
 	if (gap > a->window_s)
@@ -143,6 +165,56 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 	a->head_s = now_s;
 	a->samples++;
 	return 0;
+}
+
+void agg__fold(struct agg *a, const struct tw_port_key *key, const struct tw_port_val *val)
+{
+	struct agg_series *s = find(a, key);
+	struct tw_port_val v = *val;
+
+	if (!s)
+		return;
+	v.tw = 0; /* a slot is freed with no TIME_WAIT left */
+	val_add(&s->folded, &v);
+}
+
+size_t agg__prune(struct agg *a, agg_prune_fn fn, void *ctx)
+{
+	size_t keep = 0, gone = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct agg_series *s = &a->rows[i];
+
+		if (s->nslots || !a->samples) {
+			if (keep != i)
+				a->rows[keep] = *s;
+			keep++;
+			continue;
+		}
+		if (fn)
+			fn(ctx, s);
+		if (s->ring)
+			a->nrings--;
+		free(s->ring);
+		gone++;
+	}
+	a->n = keep;
+	if (gone && a->index_cap) {
+		memset(a->index, 0, a->index_cap * sizeof(*a->index));
+		for (size_t i = 0; i < a->n; i++)
+			index_put(a, i);
+	}
+	/* a table that emptied gives its memory back */
+	if (a->cap > 64 && a->n * 4 < a->cap) {
+		size_t cap = a->cap / 2;
+		struct agg_series *p = realloc(a->rows, cap * sizeof(*p));
+
+		if (p) {
+			a->rows = p;
+			a->cap = cap;
+		}
+	}
+	return gone;
 }
 
 void agg__mark(struct agg *a)

@@ -16,14 +16,25 @@
 struct port_row {
 	struct tw_port_key key;
 	struct tw_port_val val;
+	uint32_t slot;
+	uint32_t pad;
 };
 
+/*
+ * A key's counters are the sum of its slots (a slot being reclaimed and a new one can both hold
+ * a key for a while) and of the last values of the slots freed (folded).
+ */
 struct agg_series {
 	struct tw_port_key key;
-	struct tw_port_val val;	 /* latest */
-	struct tw_port_val base; /* at the start of the interval */
-	uint32_t *ring;		 /* gauge per second, NULL when over max_series */
+	struct tw_port_val val;	   /* latest */
+	struct tw_port_val base;   /* at the start of the interval */
+	struct tw_port_val folded; /* of the key's freed slots */
+	struct tw_port_val acc;	   /* being summed by a sample */
+	uint32_t *ring;		   /* gauge per second, NULL when over max_series */
 	uint64_t last_active_s;
+	uint32_t nslots; /* slots of the key in the latest sample; 0: only folded values left */
+	int label;	 /* set by the metrics output: its label set, -1 for "other" */
+	bool placed;	 /* the metrics output gave it its place */
 };
 
 struct agg {
@@ -40,8 +51,13 @@ struct agg {
 };
 
 struct agg *agg__new(unsigned int window_s, size_t max_series);
-/* One sample per second: the whole ports map. */
+/* One sample per second: the whole ports map, a row per slot (several may share a key). */
 int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size_t n);
+/* A slot of key was freed with these last values: they stay in the key's counters. */
+void agg__fold(struct agg *a, const struct tw_port_key *key, const struct tw_port_val *val);
+typedef void (*agg_prune_fn)(void *ctx, const struct agg_series *s);
+/* Drops the rows that have no slot left (their last values were reported), fn told first. */
+size_t agg__prune(struct agg *a, agg_prune_fn fn, void *ctx);
 /* Starts a new interval: deltas count from here. */
 void agg__mark(struct agg *a);
 /* Indexes of rows sorted by activity, most active first; returns the count (<= a->n). */

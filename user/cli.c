@@ -24,6 +24,7 @@ enum {
 	OPT_CHECK,
 	OPT_TW_READS,
 	OPT_PRESSURE,
+	OPT_IDLE,
 };
 
 static const struct argp_option options[] = {
@@ -43,6 +44,10 @@ static const struct argp_option options[] = {
 	  0 },
 	{ "top", OPT_TOP, "N", 0, "timeline and metrics rows before \"other\" (default 20)", 0 },
 	{ "window", OPT_WINDOW, "SECS", 0, "timeline history kept per port (default 3600)", 0 },
+	{ "idle", OPT_IDLE, "SECS", 0,
+	  "a port with no TIME_WAIT and no count for SECS gives its row back (default 600, 0 "
+	  "never)",
+	  0 },
 	{ "pressure", OPT_PRESSURE, "PCT", 0,
 	  "port_pressure when a destination uses PCT% of its ephemeral ports (default 80)", 0 },
 	{ "ringbuf", OPT_RINGBUF, "KB", 0, "ring buffer size (default 4096, a power of two)", 0 },
@@ -279,6 +284,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				    arg);
 		o->pressure_pct = v;
 		break;
+	case OPT_IDLE:
+		if (parse_uint(arg, 0, 604800, &v))
+			return fail(ps, "bad --idle '%s': expected seconds from 0 to 604800", arg);
+		o->idle_s = v;
+		break;
 	case OPT_WINDOW:
 		if (parse_uint(arg, 10, 86400, &v))
 			return fail(ps, "bad --window '%s': expected seconds from 10 to 86400",
@@ -353,6 +363,7 @@ static void defaults(struct tw_opts *o)
 	o->interval_s = 10;
 	o->top = 20;
 	o->window_s = 3600;
+	o->idle_s = 600;
 	o->pressure_pct = 80;
 	o->ringbuf_kb = 4096;
 	o->max_tw = 1 << 18;

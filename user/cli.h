@@ -37,6 +37,7 @@ struct tw_opts {
 	const char *metrics_addr;
 	unsigned int top;	   /* timeline rows before "other" */
 	unsigned int window_s;	   /* timeline history */
+	unsigned int idle_s;	   /* a port idle this long is reclaimed; 0 never */
 	unsigned int pressure_pct; /* port_pressure level, percent of a destination's ports */
 	unsigned int ringbuf_kb;
 	unsigned int max_tw; /* live TIME_WAIT table slots, a power of two */

@@ -23,7 +23,10 @@ _Static_assert(sizeof(struct tw_snap_rec) ==
 		       sizeof(struct tw_bind_rec) + TW_SNAP_HOLDERS * sizeof(struct tw_holder_rec),
 	       "tw_snap_rec layout: holders follow the bind record without padding");
 _Static_assert(sizeof(struct tw_owner_rec) == 48, "tw_owner_rec layout");
-_Static_assert(sizeof(struct tw_port_key) == 24, "tw_port_key layout");
+_Static_assert(sizeof(struct tw_port_key) == 32, "tw_port_key layout");
+_Static_assert(sizeof(struct tw_listen_key) == 16, "tw_listen_key layout");
+_Static_assert(sizeof(struct tw_netns_id) == 16, "tw_netns_id layout");
+_Static_assert(sizeof(struct tw_retire_req) == 104, "tw_retire_req layout");
 _Static_assert(sizeof(struct tw_live) == 64, "tw_live layout: one cache line");
 _Static_assert(sizeof(struct tw_port_val) == 56, "tw_port_val layout");
 

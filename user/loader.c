@@ -382,6 +382,8 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	/* the flush program runs by test_run only */
 	bpf_program__set_autoattach(l->skel->progs.tw_flush, false);
 	bpf_program__set_autoattach(l->skel->progs.census_run, false);
+	bpf_program__set_autoattach(l->skel->progs.netns_walk, false);
+	bpf_program__set_autoattach(l->skel->progs.slots_retire, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_tcp, false);
 	bpf_program__set_autoattach(l->skel->progs.iter_task_owner, false);
 	/* the backup for skipped transitions matters only when they name owners or are events */
@@ -430,6 +432,98 @@ int loader__open(struct loader *l, const struct tw_opts *o, ring_buffer_sample_f
 	if (l->ctr == MAP_FAILED || l->keys == MAP_FAILED) {
 		ret = -errno;
 		return fail(err, len, "cannot map the port counters: %s", strerror(-ret));
+	}
+	l->netns_len = TW_NETNS_MAX * sizeof(struct tw_netns_id);
+	l->netns_ids = mmap(NULL, l->netns_len, PROT_READ, MAP_SHARED,
+			    bpf_map__fd(l->skel->maps.netns_live), 0);
+	if (l->netns_ids == MAP_FAILED) {
+		ret = -errno;
+		return fail(err, len, "cannot map the namespace list: %s", strerror(-ret));
+	}
+	l->listen_keys =
+		calloc(bpf_map__max_entries(l->skel->maps.listen_ports), sizeof(*l->listen_keys));
+	l->listen_vals = calloc(bpf_map__max_entries(l->skel->maps.listen_ports),
+				bpf_map__value_size(l->skel->maps.listen_ports));
+	if (!l->listen_keys || !l->listen_vals)
+		return -ENOMEM;
+	return 0;
+}
+
+int loader__netns(struct loader *l, const struct tw_netns_id **ids, size_t *n, bool *complete)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	const struct tw_netns_walk *w = &l->skel->bss->netns_walk_stats;
+
+	*n = 0;
+	*complete = false;
+	if (bpf_prog_test_run_opts(bpf_program__fd(l->skel->progs.netns_walk), &opts))
+		return -errno;
+	*ids = l->netns_ids;
+	*n = w->n < TW_NETNS_MAX ? w->n : TW_NETNS_MAX;
+	*complete = w->complete;
+	return 0;
+}
+
+static int by_cookie(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+size_t loader__listen_cookies(struct loader *l, uint64_t *out, size_t max)
+{
+	int fd = bpf_map__fd(l->skel->maps.listen_ports);
+	__u32 cap = bpf_map__max_entries(l->skel->maps.listen_ports), got = 0;
+	__u64 in = 0, next = 0;
+	bool first = true;
+	size_t n = 0, u = 0;
+
+	/* a hash map read in batches of whole buckets: one call, unless it is very full */
+	while (got < cap) {
+		__u32 count = cap - got;
+		int ret;
+
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		ret = bpf_map_lookup_batch(
+			fd, first ? NULL : &in, &next, l->listen_keys + got,
+			(char *)l->listen_vals +
+				got * bpf_map__value_size(l->skel->maps.listen_ports),
+			&count, &opts);
+		if (ret && errno != ENOENT)
+			break;
+		got += count;
+		if (ret)
+			break;
+		in = next;
+		first = false;
+	}
+	for (__u32 i = 0; i < got && n < max; i++)
+		out[n++] = l->listen_keys[i].netns_cookie;
+	qsort(out, n, sizeof(*out), by_cookie);
+	for (size_t i = 0; i < n; i++)
+		if (!u || out[u - 1] != out[i])
+			out[u++] = out[i];
+	return u;
+}
+
+int loader__retire(struct loader *l, struct tw_retire_req *reqs, size_t n)
+{
+	struct tw_retire_args *a = &l->skel->bss->retire_args;
+
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < TW_RETIRE_BATCH ? n - done : TW_RETIRE_BATCH;
+
+		LIBBPF_OPTS(bpf_test_run_opts, opts);
+		memcpy(a->req, reqs + done, k * sizeof(*reqs));
+		a->n = k;
+		if (bpf_prog_test_run_opts(bpf_program__fd(l->skel->progs.slots_retire), &opts)) {
+			a->n = 0;
+			return -errno;
+		}
+		memcpy(reqs + done, a->req, k * sizeof(*reqs));
+		a->n = 0;
+		done += k;
 	}
 	return 0;
 }
@@ -591,11 +685,13 @@ size_t loader__ports(struct loader *l, struct port_row *rows, size_t max)
 	size_t n = 0;
 
 	for (uint32_t i = 0; i < TW_PORT_SLOTS && i < used && n < max; i++) {
-		/* a slot being keyed right now, or lost to a race between CPUs, has no key yet */
-		if (!l->keys[i].netns)
+		/* a slot being keyed right now, or free, has no key */
+		if (!l->keys[i].netns_cookie)
 			continue;
 		memcpy(&rows[n].key, (const void *)&l->keys[i], sizeof(rows[n].key));
 		memcpy(&rows[n].val, (const void *)&l->ctr[i], sizeof(rows[n].val));
+		rows[n].slot = i;
+		rows[n].pad = 0;
 		n++;
 	}
 	return n;
@@ -613,6 +709,10 @@ void loader__free(struct loader *l)
 		munmap((void *)l->ctr, l->ctr_len);
 	if (l->keys && l->keys != MAP_FAILED)
 		munmap((void *)l->keys, l->keys_len);
+	if (l->netns_ids && l->netns_ids != MAP_FAILED)
+		munmap((void *)l->netns_ids, l->netns_len);
+	free(l->listen_keys);
+	free(l->listen_vals);
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(l->iter_links[i]);
 	for (int i = 0; i < LOADER_EXIT_TPS; i++)

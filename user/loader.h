@@ -44,7 +44,11 @@ struct loader {
 	size_t ctr_len;
 	const struct tw_port_key *keys; /* the key of each slot, mapped read-only */
 	size_t keys_len;
-	struct bpf_link *iter_links[2]; /* iter/tcp, iter/task: made on first use */
+	const struct tw_netns_id *netns_ids; /* the netns walk's output, mapped read-only */
+	size_t netns_len;
+	struct tw_listen_key *listen_keys; /* scratch for reading listen_ports */
+	void *listen_vals;		   /* struct tw_listener, known to the BPF side only */
+	struct bpf_link *iter_links[2];	   /* iter/tcp, iter/task: made on first use */
 	struct bpf_link *exit_links[LOADER_EXIT_TPS];
 	struct tw_features feat;
 	bool direct;		  /* the tw is read with direct loads (else BPF_CORE_READ) */
@@ -70,6 +74,12 @@ int loader__totals(struct loader *l, uint64_t tot[TW_TOT_MAX], uint64_t binds[TW
 uint64_t loader__missed(struct loader *l);
 /* Every per-port counter row, up to max; returns the count. */
 size_t loader__ports(struct loader *l, struct port_row *rows, size_t max);
+/* The live namespaces, from a walk of the kernel's list; *complete when it saw all. */
+int loader__netns(struct loader *l, const struct tw_netns_id **ids, size_t *n, bool *complete);
+/* The distinct namespaces of the listener entries, sorted; returns how many (<= max). */
+size_t loader__listen_cookies(struct loader *l, uint64_t *out, size_t max);
+/* Has the kernel do the requests (reclaim.bpf.c); their results are filled in. 0 or -errno. */
+int loader__retire(struct loader *l, struct tw_retire_req *reqs, size_t n);
 /* Runs one iterator program; the caller set skel->bss->iter_args. Fills a malloc'd buffer. */
 int loader__iter(struct loader *l, int which, void **data, size_t *len);
 struct tw_iter_args *loader__iter_args(struct loader *l);

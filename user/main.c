@@ -32,6 +32,7 @@
 #include "ports.h"
 #include "privs.h"
 #include "prom.h"
+#include "reclaim.h"
 #include "reorder.h"
 #include "report.h"
 
@@ -41,6 +42,9 @@
 #define OUT_FLUSH_BYTES (64 * 1024)
 #define HOLD_BACK_NS	(2 * 1000000ULL)
 #define MAX_PORT_ROWS	TW_PORT_SLOTS
+#define MAX_RETIRE	4096 /* requests an interval; the rest wait for the next */
+#define MAX_LISTEN_NS	TW_PORT_SLOTS
+#define MAX_EXITS	64
 
 struct app {
 	struct tw_opts o;
@@ -62,6 +66,12 @@ struct app {
 	struct outfile *prom_out;
 	struct metrics_http *http;
 	struct port_row *rows;
+	size_t nrows; /* of the last sample */
+	struct reclaim *reclaim;
+	struct tw_retire_req *reqs;
+	uint64_t *listen_ns;
+	struct report_other other;
+	bool netns_walk_failed;
 	bool utf8;
 	bool stop;
 	bool out_broken;
@@ -225,16 +235,69 @@ static void read_totals(struct app *a, struct totals *t)
 {
 	uint64_t tot[TW_TOT_MAX] = {}, binds[TW_BIND_ERR_SLOTS] = {};
 
+	const struct reclaim_stats *st = reclaim__stats(a->reclaim);
+
 	loader__totals(&a->l, tot, binds);
 	totals__from_kernel(t, tot, binds);
 	t->missed_events = loader__missed(&a->l);
+	t->port_slots_used = st->slots_used;
+	t->port_slots_freed = st->slots_freed;
+	t->netns_exited = st->netns_exited;
 }
 
 static void sample(struct app *a, uint64_t now)
 {
-	size_t n = read_ports(a);
+	a->nrows = read_ports(a);
+	agg__sample(a->agg, now / NSEC, a->rows, a->nrows);
+}
 
-	agg__sample(a->agg, now / NSEC, a->rows, n);
+/* A row left the aggregation: its values stay in the metrics, or go with its dead namespace. */
+static void row_gone(void *ctx, const struct agg_series *s)
+{
+	struct app *a = ctx;
+
+	reclaim__row_gone(a->reclaim, &s->key);
+	prom__retire(a->prom, s, !reclaim__alive(a->reclaim, s->key.netns_cookie));
+}
+
+/*
+ * After an interval's outputs: rows with no slot left go, then slots and listener entries of
+ * dead namespaces and idle ports are taken back (reclaim.h), a step an interval.
+ */
+static void reclaim_tick(struct app *a, uint64_t now)
+{
+	struct reclaim_ns done[MAX_EXITS];
+	const struct tw_netns_id *ids = NULL;
+	size_t nlisten, nids = 0, nreq, ndone;
+	bool complete = false;
+	int ret;
+
+	agg__prune(a->agg, row_gone, a);
+	/* what the walk is compared with is read before it: a namespace made since is not dead */
+	nlisten = loader__listen_cookies(&a->l, a->listen_ns, MAX_LISTEN_NS);
+	ret = loader__netns(&a->l, &ids, &nids, &complete);
+	if (ret && !a->netns_walk_failed)
+		p_err("the walk of network namespaces failed: %s (nothing is reclaimed)",
+		      strerror(-ret));
+	a->netns_walk_failed = ret != 0;
+	reclaim__set_live(a->reclaim, ids, nids, !ret && complete);
+	nreq = reclaim__plan(a->reclaim, now / NSEC, a->rows, a->nrows, a->listen_ns, nlisten,
+			     a->reqs, MAX_RETIRE);
+	if (nreq && !loader__retire(&a->l, a->reqs, nreq)) {
+		for (size_t i = 0; i < nreq; i++)
+			if (a->reqs[i].op == TW_RETIRE_FREE && a->reqs[i].result == 1)
+				agg__fold(a->agg, &a->reqs[i].key, &a->reqs[i].val);
+		reclaim__done(a->reclaim, now / NSEC, a->reqs, nreq);
+	}
+	ndone = reclaim__finished(a->reclaim, done, MAX_EXITS);
+	for (size_t i = 0; i < ndone; i++) {
+		prom__forget_netns(a->prom, done[i].cookie);
+		/* only a namespace whose rows were shown: the rest went unseen */
+		if (a->o.events && done[i].rows)
+			report__netns_exit(&a->rc, now, done[i].inum, done[i].cookie, done[i].rows,
+					   done[i].slots_freed, done[i].listen_dropped, a->o.json,
+					   &a->out);
+	}
 }
 
 static void render_metrics(struct app *a, struct buf *out)
@@ -364,20 +427,22 @@ static void interval_report(struct app *a, uint64_t now)
 
 	census_tick(a, now);
 	read_totals(a, &t);
+	report__other(a->agg, a->o.top, &a->other);
 	if (a->o.json || a->log)
-		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &t, a->ports,
-				    &line);
+		report__counts_json(&a->rc, now, a->o.interval_s, a->agg, a->o.top, &a->other, &t,
+				    a->ports, &line);
 	if (a->o.json)
 		buf__put(&a->out, line.data, line.len);
 	else
-		report__timeline(a->agg, a->o.top, &t, a->ports, a->o.interval_s, a->utf8,
-				 a->rc.cols, &a->out);
+		report__timeline(a->agg, a->o.top, &a->other, &t, a->ports, a->o.interval_s,
+				 a->utf8, a->rc.cols, &a->out);
 	if (a->log && line.len)
 		logfile__write(a->log, line.data, line.len);
 	publish_metrics(a, true);
-	out_flush(a);
 	buf__free(&line);
 	agg__mark(a->agg);
+	reclaim_tick(a, now);
+	out_flush(a);
 }
 
 static void tick(struct app *a)
@@ -629,9 +694,13 @@ int main(int argc, char **argv)
 	a.owners = owners__new(walk_owners, &a);
 	a.ports = ports__new(a.o.pressure_pct);
 	a.prom = prom__new(a.o.top);
+	a.reclaim = reclaim__new(a.o.idle_s);
+	a.reqs = calloc(MAX_RETIRE, sizeof(*a.reqs));
+	a.listen_ns = calloc(MAX_LISTEN_NS, sizeof(*a.listen_ns));
 	a.rc.cols = cols_default();
 	update_cols(&a);
-	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.ports || !a.prom) {
+	if (!a.rows || !a.agg || !a.bw || !a.ro || !a.owners || !a.ports || !a.prom || !a.reclaim ||
+	    !a.reqs || !a.listen_ns) {
 		p_err("out of memory");
 		goto cleanup;
 	}
@@ -678,6 +747,9 @@ cleanup:
 	metrics_http__stop(a.http);
 	loader__free(&a.l);
 	prom__free(a.prom);
+	reclaim__free(a.reclaim);
+	free(a.reqs);
+	free(a.listen_ns);
 	bindwatch__free(a.bw);
 	owners__free(a.owners);
 	ports__free(a.ports);

@@ -236,7 +236,7 @@ size_t ports__crossed(const struct ports *p, const struct dest_row **out, size_t
 	return n;
 }
 
-const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16_t family,
+const struct dest_row *ports__find(const struct ports *p, uint64_t netns_cookie, uint16_t family,
 				   const uint8_t *addr, uint16_t port)
 {
 	size_t alen = family == AF_INET6_NUM ? 16 : 4;
@@ -244,8 +244,8 @@ const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16
 	for (size_t i = 0; i < p->n; i++) {
 		const struct dest_row *r = &p->rows[i];
 
-		if (r->key.netns == netns && r->key.family == family && r->key.port == port &&
-		    !memcmp(r->key.addr, addr, alen))
+		if (r->key.netns_cookie == netns_cookie && r->key.family == family &&
+		    r->key.port == port && !memcmp(r->key.addr, addr, alen))
 			return r;
 	}
 	return NULL;

@@ -57,7 +57,7 @@ size_t ports__top(const struct ports *p, const struct dest_row **out, size_t max
 /* Rows whose pressure level changed in the last update (level: row->high). */
 size_t ports__crossed(const struct ports *p, const struct dest_row **out, size_t max);
 /* A destination of the last update, or NULL. */
-const struct dest_row *ports__find(const struct ports *p, uint32_t netns, uint16_t family,
+const struct dest_row *ports__find(const struct ports *p, uint64_t netns_cookie, uint16_t family,
 				   const uint8_t *addr, uint16_t port);
 /* The census that fed the last update ran out of steps or map room: counts are lower bounds. */
 void ports__set_incomplete(struct ports *p, bool incomplete);

@@ -14,9 +14,10 @@ struct prom *prom__new(size_t top)
 	if (!p)
 		return NULL;
 	p->top = top;
-	p->labelled = calloc(top ? top : 1, sizeof(*p->labelled));
-	if (!p->labelled) {
-		free(p);
+	p->labels = calloc(top ? top : 1, sizeof(*p->labels));
+	p->scratch = calloc(top ? top : 1, sizeof(*p->scratch));
+	if (!p->labels || !p->scratch) {
+		prom__free(p);
 		return NULL;
 	}
 	return p;
@@ -26,28 +27,80 @@ void prom__free(struct prom *p)
 {
 	if (!p)
 		return;
-	free(p->labelled);
+	free(p->labels);
+	free(p->scratch);
 	free(p);
 }
 
-static bool labelled(const struct prom *p, const struct tw_port_key *k)
+static void counters_add(struct tw_port_val *to, const struct tw_port_val *v)
 {
-	for (size_t i = 0; i < p->nlabelled; i++)
-		if (!memcmp(&p->labelled[i], k, sizeof(*k)))
-			return true;
-	return false;
+	to->tw_peak = v->tw_peak > to->tw_peak ? v->tw_peak : to->tw_peak;
+	to->entered += v->entered;
+	to->expired += v->expired;
+	to->killed += v->killed;
+	to->overflow += v->overflow;
+	to->bind_errors += v->bind_errors;
+}
+
+void prom__retire(struct prom *p, const struct agg_series *s, bool netns_dead)
+{
+	struct prom_label *l;
+
+	if (!s->placed)
+		return;
+	if (s->label < 0 || (size_t)s->label >= p->top) {
+		counters_add(&p->retired, &s->val);
+		return;
+	}
+	l = &p->labels[s->label];
+	if (netns_dead) {
+		memset(l, 0, sizeof(*l));
+		return;
+	}
+	counters_add(&l->frozen, &s->val);
+	l->gone = true;
+}
+
+void prom__forget_netns(struct prom *p, uint64_t cookie)
+{
+	for (size_t j = 0; j < p->top; j++)
+		if (p->labels[j].used && p->labels[j].gone &&
+		    p->labels[j].key.netns_cookie == cookie)
+			memset(&p->labels[j], 0, sizeof(p->labels[j]));
 }
 
 /*
- * A key gets its place when it first appears: a free label slot (most active first), or "other"
- * for good. Keys never move between the two, so no counter, labelled or "other", goes down.
+ * A row gets its place when it first appears: its key's label if the key had one, else a free
+ * label (most active first), else "other" for good. Rows never move between the two, so no
+ * counter, labelled or "other", goes down.
  */
-static void assign_labels(struct prom *p, const struct agg *a, const size_t *idx, size_t n)
+static void assign_labels(struct prom *p, struct agg *a, const size_t *idx, size_t n)
 {
-	for (size_t i = 0; i < n && p->nlabelled < p->top; i++)
-		if (idx[i] >= p->seen_rows && !labelled(p, &a->rows[idx[i]].key))
-			p->labelled[p->nlabelled++] = a->rows[idx[i]].key;
-	p->seen_rows = a->n;
+	for (size_t i = 0; i < n; i++) {
+		struct agg_series *s = &a->rows[idx[i]];
+		size_t free_at = p->top;
+
+		if (s->placed)
+			continue;
+		s->placed = true;
+		s->label = -1;
+		for (size_t j = 0; j < p->top; j++) {
+			if (p->labels[j].used &&
+			    !memcmp(&p->labels[j].key, &s->key, sizeof(s->key))) {
+				s->label = j;
+				p->labels[j].gone = false;
+				break;
+			}
+			if (!p->labels[j].used && free_at == p->top)
+				free_at = j;
+		}
+		if (s->label < 0 && free_at < p->top) {
+			memset(&p->labels[free_at], 0, sizeof(p->labels[free_at]));
+			p->labels[free_at].key = s->key;
+			p->labels[free_at].used = true;
+			s->label = free_at;
+		}
+	}
 }
 
 static void help(struct buf *b, const char *name, const char *type, const char *text)
@@ -62,9 +115,11 @@ static void port_labels(struct buf *b, const struct tw_port_key *k)
 
 	if (remote)
 		fmt_addr(k->family, k->addr, addr, sizeof(addr));
-	buf__printf(b, "{side=\"%s\",port=\"%u\",addr=\"%s\",family=\"%s\",netns=\"%u\"}",
+	buf__printf(b,
+		    "{side=\"%s\",port=\"%u\",addr=\"%s\",family=\"%s\",netns=\"%u\","
+		    "netns_cookie=\"%llu\"}",
 		    side_name(k->side), k->port, addr, remote ? family_name(k->family) : "",
-		    k->netns);
+		    k->netns, (unsigned long long)k->netns_cookie);
 }
 
 enum port_metric {
@@ -118,37 +173,67 @@ static uint64_t metric_of(const struct tw_port_val *v, enum port_metric m)
 	}
 }
 
-static void render_ports(struct prom *p, const struct agg *a, struct buf *b)
+/* A labelled key's value: its reclaimed rows' counters and its row's, the gauge its row's. */
+static uint64_t label_metric(const struct prom_label *l, const struct agg_series *s,
+			     enum port_metric m)
 {
-	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n;
+	struct tw_port_val v = l->frozen;
+
+	v.tw = 0;
+	if (s) {
+		counters_add(&v, &s->val);
+		v.tw = s->val.tw;
+	}
+	return metric_of(&v, m);
+}
+
+static void render_ports(struct prom *p, struct agg *a, struct buf *b)
+{
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, none = (size_t)-1;
 	uint64_t other[PM_MAX];
 
 	if (!idx)
 		return;
 	n = agg__ranked(a, idx);
 	assign_labels(p, a, idx, n);
+	for (size_t j = 0; j < p->top; j++)
+		p->scratch[j] = none;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->rows[i].label >= 0 && (size_t)a->rows[i].label < p->top)
+			p->scratch[a->rows[i].label] = i;
 	for (int m = 0; m < PM_MAX; m++) {
 		help(b, port_metrics[m].name, port_metrics[m].type, port_metrics[m].help);
-		other[m] = 0;
+		other[m] = metric_of(&p->retired, m);
+		if (m == PM_TW)
+			other[m] = 0;
 		for (size_t i = 0; i < a->n; i++) {
 			const struct agg_series *s = &a->rows[i];
+			uint64_t v = metric_of(&s->val, m);
 
-			if (!labelled(p, &s->key)) {
-				/* a peak does not add up: the other row shows the largest */
-				if (m == PM_PEAK)
-					other[m] = metric_of(&s->val, m) > other[m]
-							   ? metric_of(&s->val, m)
-							   : other[m];
-				else
-					other[m] += metric_of(&s->val, m);
+			if (s->label >= 0)
 				continue;
-			}
+			/* a peak does not add up: the other row shows the largest */
+			if (m == PM_PEAK)
+				other[m] = v > other[m] ? v : other[m];
+			else
+				other[m] += v;
+		}
+		for (size_t j = 0; j < p->top; j++) {
+			const struct prom_label *l = &p->labels[j];
+
+			if (!l->used)
+				continue;
 			buf__puts(b, port_metrics[m].name);
-			port_labels(b, &s->key);
-			buf__printf(b, " %llu\n", (unsigned long long)metric_of(&s->val, m));
+			port_labels(b, &l->key);
+			buf__printf(b, " %llu\n",
+				    (unsigned long long)label_metric(
+					    l,
+					    p->scratch[j] == none ? NULL : &a->rows[p->scratch[j]],
+					    m));
 		}
 		buf__printf(b,
-			    "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"} %llu\n",
+			    "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\","
+			    "netns_cookie=\"\"} %llu\n",
 			    port_metrics[m].name, (unsigned long long)other[m]);
 	}
 	free(idx);

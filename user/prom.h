@@ -23,16 +23,27 @@ struct tcpext {
 	int ok;
 };
 
+/*
+ * A key that owns a label set, for the life of its namespace: its counters go on from their
+ * last values when its row was reclaimed (frozen) and comes back.
+ */
+struct prom_label {
+	struct tw_port_key key;
+	struct tw_port_val frozen; /* counters of the key's rows that left the aggregation */
+	bool used;
+	bool gone; /* no row now: the frozen values are shown */
+};
+
 struct prom {
 	size_t top;
-	struct tw_port_key
-		*labelled; /* keys that own a label set, kept so counters stay monotonic */
-	size_t nlabelled;
-	size_t seen_rows; /* agg rows already given their place: a label, or "other" for good */
+	struct prom_label *labels; /* top of them */
+	struct tw_port_val
+		retired; /* counters of the unlabelled rows that left: "other" keeps them */
+	size_t *scratch; /* row of each label during a render */
 };
 
 struct prom_input {
-	const struct agg *agg;
+	struct agg *agg;	   /* rows get their place (agg_series.label) at first sight */
 	const struct ports *ports; /* the last census, or NULL */
 	const struct totals *totals;
 	/* explained failures by call, errno slot and cause */
@@ -42,6 +53,10 @@ struct prom_input {
 };
 
 struct prom *prom__new(size_t top);
+/* A row leaves the aggregation: labelled, its values stay (dropped with its dead namespace). */
+void prom__retire(struct prom *p, const struct agg_series *s, bool netns_dead);
+/* A namespace died and all its state is gone: its labels go too. */
+void prom__forget_netns(struct prom *p, uint64_t cookie);
 void prom__render(struct prom *p, const struct prom_input *in, struct buf *out);
 void prom__free(struct prom *p);
 /* Parses the text of /proc/net/netstat; 0 or -EINVAL. */

@@ -39,6 +39,7 @@ static void json_port(struct jw *w, const struct agg_series *s)
 	jw__str(w, "side", side_name(s->key.side));
 	jw__u64(w, "port", s->key.port);
 	jw__u64(w, "netns", s->key.netns);
+	jw__u64(w, "netns_cookie", s->key.netns_cookie);
 	if (s->key.side == TW_SIDE_REMOTE) {
 		jw__str(w, "family", family_name(s->key.family));
 		fmt_addr(s->key.family, s->key.addr, a, sizeof(a));
@@ -60,27 +61,47 @@ static void json_port(struct jw *w, const struct agg_series *s)
 	jw__obj_close(w);
 }
 
-/* Sums the rows past the top N into one series-less row. */
-static void sum_rest(const struct agg *a, const size_t *idx, size_t from, struct agg_series *o,
-		     size_t *count)
+void report__other(const struct agg *a, size_t top, struct report_other *o)
 {
-	memset(o, 0, sizeof(*o));
-	*count = 0;
-	for (size_t i = from; i < a->n; i++) {
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n;
+
+	memset(&o->interval, 0, sizeof(o->interval));
+	o->tw = 0;
+	o->ports = 0;
+	if (!idx)
+		return;
+	n = agg__ranked(a, idx);
+	for (size_t i = top; i < n; i++) {
 		const struct agg_series *s = &a->rows[idx[i]];
 
-		o->val.tw += s->val.tw > 0 ? s->val.tw : 0;
-		o->val.entered += s->val.entered;
-		o->val.expired += s->val.expired;
-		o->val.killed += s->val.killed;
-		o->val.overflow += s->val.overflow;
-		o->val.bind_errors += s->val.bind_errors;
-		o->base.entered += s->base.entered;
-		o->base.expired += s->base.expired;
-		o->base.killed += s->base.killed;
-		o->base.bind_errors += s->base.bind_errors;
-		(*count)++;
+		o->tw += s->val.tw > 0 ? s->val.tw : 0;
+		o->interval.entered += s->val.entered - s->base.entered;
+		o->interval.expired += s->val.expired - s->base.expired;
+		o->interval.killed += s->val.killed - s->base.killed;
+		o->interval.overflow += s->val.overflow - s->base.overflow;
+		o->interval.bind_errors += s->val.bind_errors - s->base.bind_errors;
+		o->ports++;
 	}
+	o->total.entered += o->interval.entered;
+	o->total.expired += o->interval.expired;
+	o->total.killed += o->interval.killed;
+	o->total.overflow += o->interval.overflow;
+	o->total.bind_errors += o->interval.bind_errors;
+	o->shown = o->shown || o->ports;
+	free(idx);
+}
+
+/* The other row as a series: totals in val, the interval's counts as val - base. */
+static void other_series(const struct report_other *o, struct agg_series *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->val = o->total;
+	s->val.tw = o->tw;
+	s->base.entered = o->total.entered - o->interval.entered;
+	s->base.expired = o->total.expired - o->interval.expired;
+	s->base.killed = o->total.killed - o->interval.killed;
+	s->base.overflow = o->total.overflow - o->interval.overflow;
+	s->base.bind_errors = o->total.bind_errors - o->interval.bind_errors;
 }
 
 static void json_dest_fields(struct jw *w, const struct dest_row *r)
@@ -118,11 +139,10 @@ static void json_destinations(struct jw *w, const struct ports *p, size_t top)
 }
 
 void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned int interval_s,
-			 const struct agg *a, size_t top, const struct totals *t,
-			 const struct ports *p, struct buf *out)
+			 const struct agg *a, size_t top, const struct report_other *o,
+			 const struct totals *t, const struct ports *p, struct buf *out)
 {
-	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest = 0;
-	struct agg_series other;
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n;
 	char ts[64];
 	struct jw w;
 
@@ -140,15 +160,21 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	for (size_t i = 0; i < n && i < top; i++)
 		json_port(&w, &a->rows[idx[i]]);
 	jw__arr_close(&w);
-	if (n > top) {
-		sum_rest(a, idx, top, &other, &rest);
+	if (o && o->shown) {
 		jw__obj_open(&w, "other");
-		jw__u64(&w, "ports", rest);
-		jw__i64(&w, "tw", other.val.tw);
-		jw__u64(&w, "tw_entered", other.val.entered);
-		jw__u64(&w, "tw_expired", other.val.expired);
-		jw__u64(&w, "tw_killed", other.val.killed);
-		jw__u64(&w, "bind_errors", other.val.bind_errors);
+		jw__u64(&w, "ports", o->ports);
+		jw__i64(&w, "tw", o->tw);
+		jw__u64(&w, "tw_entered", o->total.entered);
+		jw__u64(&w, "tw_expired", o->total.expired);
+		jw__u64(&w, "tw_killed", o->total.killed);
+		jw__u64(&w, "tw_overflow", o->total.overflow);
+		jw__u64(&w, "bind_errors", o->total.bind_errors);
+		jw__obj_open(&w, "interval");
+		jw__u64(&w, "tw_entered", o->interval.entered);
+		jw__u64(&w, "tw_expired", o->interval.expired);
+		jw__u64(&w, "tw_killed", o->interval.killed);
+		jw__u64(&w, "bind_errors", o->interval.bind_errors);
+		jw__obj_close(&w);
 		jw__obj_close(&w);
 	}
 	jw__obj_open(&w, "totals");
@@ -162,6 +188,9 @@ void report__counts_json(const struct render_ctx *c, int64_t mono_ns, unsigned i
 	jw__u64(&w, "tw_untracked", t->tw_untracked);
 	jw__u64(&w, "tw_table_full", t->tw_table_full);
 	jw__u64(&w, "port_slots_full", t->port_slots_full);
+	jw__u64(&w, "port_slots_used", t->port_slots_used);
+	jw__u64(&w, "port_slots_freed", t->port_slots_freed);
+	jw__u64(&w, "netns_exited", t->netns_exited);
 	jw__obj_close(&w);
 	if (p) {
 		json_destinations(&w, p, top);
@@ -274,9 +303,10 @@ static void tl_destinations(const struct ports *p, struct buf *out)
 /* "85/100": ports in use toward a destination of those its range leaves, or "-". */
 static void use_cell(const struct ports *p, const struct tw_port_key *k, char *s, size_t len)
 {
-	const struct dest_row *r = p && k->side == TW_SIDE_REMOTE
-					   ? ports__find(p, k->netns, k->family, k->addr, k->port)
-					   : NULL;
+	const struct dest_row *r =
+		p && k->side == TW_SIDE_REMOTE
+			? ports__find(p, k->netns_cookie, k->family, k->addr, k->port)
+			: NULL;
 
 	if (r)
 		snprintf(s, len, "%u/%u", r->ports_in_use, r->ports_available);
@@ -284,9 +314,9 @@ static void use_cell(const struct ports *p, const struct tw_port_key *k, char *s
 		snprintf(s, len, "-");
 }
 
-void report__timeline(const struct agg *a, size_t top, const struct totals *t,
-		      const struct ports *p, unsigned int interval_s, bool utf8, size_t cols,
-		      struct buf *out)
+void report__timeline(const struct agg *a, size_t top, const struct report_other *o,
+		      const struct totals *t, const struct ports *p, unsigned int interval_s,
+		      bool utf8, size_t cols, struct buf *out)
 {
 	bool narrow = cols && cols < TL_WIDE + SPARK_MIN;
 	size_t fixed = narrow ? TL_NARROW : TL_WIDE;
@@ -295,7 +325,7 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		       : cols > fixed + SPARK_MIN   ? cols - fixed
 						    : SPARK_MIN;
 	char use[24];
-	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n, rest;
+	size_t *idx = calloc(a->n ? a->n : 1, sizeof(*idx)), n;
 	uint32_t *hist = calloc(a->window_s, sizeof(uint32_t));
 	struct agg_series other;
 	char span[32], head[48], port[8], peak[24], addr[ADDR_STR_LEN + 4];
@@ -327,10 +357,11 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 		report__sparkline(hist, h, spark, utf8, out);
 		buf__putc(out, '\n');
 	}
-	if (n > top) {
+	if (o && o->shown) {
 		char label[16];
+		size_t rest = o->ports;
 
-		sum_rest(a, idx, top, &other, &rest);
+		other_series(o, &other);
 		/* the port column holds 6 characters */
 		snprintf(label, sizeof(label), rest < 10000 ? "(%zu)" : "%zu",
 			 rest < 999999 ? rest : 999999);
@@ -348,6 +379,45 @@ void report__timeline(const struct agg *a, size_t top, const struct totals *t,
 cleanup:
 	free(idx);
 	free(hist);
+}
+
+void report__netns_exit(const struct render_ctx *c, int64_t mono_ns, uint32_t inum, uint64_t cookie,
+			uint32_t rows, uint32_t slots, uint32_t listen, bool json, struct buf *out)
+{
+	int64_t real = mono_ns + c->mono_to_real_ns;
+	char ts[64];
+
+	if (json) {
+		struct jw w;
+
+		fmt_rfc3339(real, ts, sizeof(ts));
+		jw__init(&w, out);
+		jw__obj_open(&w, NULL);
+		jw__str(&w, "ts", ts);
+		jw__str(&w, "type", "netns_exit");
+		jw__u64(&w, "netns", inum);
+		jw__u64(&w, "netns_cookie", cookie);
+		jw__u64(&w, "ports", rows);
+		jw__u64(&w, "port_slots", slots);
+		jw__u64(&w, "listen_ports", listen);
+		jw__obj_close(&w);
+		buf__putc(out, '\n');
+		return;
+	}
+	{
+		time_t sec = real / 1000000000LL;
+		struct tm tm;
+		char hms[16];
+
+		localtime_r(&sec, &tm);
+		strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+		buf__printf(out, "%s.%06lld  %-12s%-8s%-17s", hms,
+			    (long long)(real % 1000000000LL / 1000), "netns_exit", "-", "-");
+	}
+	buf__printf(out,
+		    "netns %u ended: its %u port rows left the outputs, %u counter slots and %u "
+		    "listener entries were taken back\n",
+		    inum, rows, slots, listen);
 }
 
 static void json_procs(struct jw *w, const char *key, const struct proc_count *p, size_t n)

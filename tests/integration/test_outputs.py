@@ -2,6 +2,7 @@
 (promtool, a real Prometheus scrape), and the terminal timeline in a tmux pane."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -230,9 +231,9 @@ def test_prom_file_and_http_pass_promtool():
             p = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True)
             check(p.returncode == 0, "promtool rejects the %s output: %s", what,
                   (p.stdout + p.stderr).decode()[:500])
-            want = 'twscope_time_wait_sockets{side="local",port="7302",addr="",family="",' \
-                   'netns="%d"} 4' % ns.inum
-            check(want.encode() in data, "%s output lacks %r", what, want)
+            want = r'twscope_time_wait_sockets\{side="local",port="7302",addr="",family="",' \
+                   r'netns="%d",netns_cookie="\d+"\} 4$' % ns.inum
+            check(re.search(want.encode(), data, re.M), "%s output lacks %r", what, want)
         check_eq(os.listdir(d), ["twscope.prom"], "files in the directory (temporary files?)")
 
 

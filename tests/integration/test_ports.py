@@ -182,51 +182,58 @@ wait_go()
 
 def test_hundred_ports_two_destinations():
     a, b = 7811, 7812
-    with Netns() as ns, Agent("--netns", ns.inum, "-i", "1") as agent:
+    with Netns() as ns:
         ns.sysctl("net.ipv4.ip_local_port_range", "40000 40099")
         ns.sysctl("net.ipv4.tcp_tw_reuse", "0")
         p = ns.py(HUNDRED, str(a), str(b))
         pid = p.line()["pid"]
-        high = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
-                              r["netns"] == ns.inum and r["level"] == "high", 10)
-        check(high is not None, "no port_pressure high")
-        check_eq((high["addr"], high["port"], high["ports_in_use"], high["ports_available"],
-                  high["ports_bound"]), ("127.0.0.1", a, 85, 100, 1), "the first destination")
-        check_eq([o["pid"] for o in high["owners"]], [pid], "its owner")
-        d6 = None
-        deadline = time.time() + 10
-        while d6 is None and time.time() < deadline:
-            d6 = next((d for d in (agent.last_counts() or {}).get("destinations", [])
-                       if d["netns"] == ns.inum and d["port"] == b), None)
-            time.sleep(0.2)
-        check(d6 is not None, "no row for [::1]:%d" % b)
-        check_eq((d6["family"], d6["addr"], d6["ports_in_use"], d6["ports_available"]),
-                 ("ipv6", "::1", 5, 100), "the IPv6 destination")
-        # the first one is driven to exhaustion: 100 ports less the bound one
-        p.send()
-        out = p.line()
-        check_eq((out["err"], out["toward_a"]), ("EADDRNOTAVAIL", 99), "connects toward it")
-        r = bind_errors(agent, ns)[0]
-        check_eq((r["errno"], r["addr"], r["port"], r["cause"]),
-                 ("EADDRNOTAVAIL", "127.0.0.1", a, "ephemeral_exhausted"), "the failure")
-        check("toward 127.0.0.1:%d" % a in r["hint"] and "40000-40099" in r["hint"],
-              "hint %r", r["hint"])
-        # closed by the client: TIME_WAITs hold the ports and count
-        p.send()
-        check(p.line()["closed"], "closed")
-        d = wait_dest(agent, ns, a, lambda d: d["time_wait"] == 99)
-        check_eq((d["ports_in_use"], d["time_wait"]), (99, 99), "TIME_WAITs hold the ports")
-        # the server never closed: FIN_WAIT2 timewait sockets, ended here (tcp_fin_timeout would
-        # take 60 s, or race the census): back to normal
-        run(ns.cmd(["ss", "-K", "-tan", "state", "time-wait", "state", "fin-wait-2"]))
-        normal = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
-                                r["netns"] == ns.inum and r["level"] == "normal", 10)
-        check(normal is not None, "no port_pressure normal once the TIME_WAITs ended: %r",
-              dest(agent, ns, a))
-        p.send()
-        p.finish()
-        got = [(e["port"], e["level"]) for e in events(agent, "port_pressure", ns.inum)]
-        check_eq(got, [(a, "high"), (a, "normal")], "pressure events: the first destination only")
+        # the agent starts once every connection is up: its first census sees all of them
+        with Agent("--netns", ns.inum, "-i", "1") as agent:
+            hundred_ports(ns, agent, p, pid, a, b)
+
+
+def hundred_ports(ns, agent, p, pid, a, b):
+    """The rest of test_hundred_ports_two_destinations, the agent running."""
+    high = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
+                          r["netns"] == ns.inum and r["level"] == "high", 10)
+    check(high is not None, "no port_pressure high")
+    check_eq((high["addr"], high["port"], high["ports_in_use"], high["ports_available"],
+              high["ports_bound"]), ("127.0.0.1", a, 85, 100, 1), "the first destination")
+    check_eq([o["pid"] for o in high["owners"]], [pid], "its owner")
+    d6 = None
+    deadline = time.time() + 10
+    while d6 is None and time.time() < deadline:
+        d6 = next((d for d in (agent.last_counts() or {}).get("destinations", [])
+                   if d["netns"] == ns.inum and d["port"] == b), None)
+        time.sleep(0.2)
+    check(d6 is not None, "no row for [::1]:%d" % b)
+    check_eq((d6["family"], d6["addr"], d6["ports_in_use"], d6["ports_available"]),
+             ("ipv6", "::1", 5, 100), "the IPv6 destination")
+    # the first one is driven to exhaustion: 100 ports less the bound one
+    p.send()
+    out = p.line()
+    check_eq((out["err"], out["toward_a"]), ("EADDRNOTAVAIL", 99), "connects toward it")
+    r = bind_errors(agent, ns)[0]
+    check_eq((r["errno"], r["addr"], r["port"], r["cause"]),
+             ("EADDRNOTAVAIL", "127.0.0.1", a, "ephemeral_exhausted"), "the failure")
+    check("toward 127.0.0.1:%d" % a in r["hint"] and "40000-40099" in r["hint"],
+          "hint %r", r["hint"])
+    # closed by the client: TIME_WAITs hold the ports and count
+    p.send()
+    check(p.line()["closed"], "closed")
+    d = wait_dest(agent, ns, a, lambda d: d["time_wait"] == 99)
+    check_eq((d["ports_in_use"], d["time_wait"]), (99, 99), "TIME_WAITs hold the ports")
+    # the server never closed: FIN_WAIT2 timewait sockets, ended here (tcp_fin_timeout would
+    # take 60 s, or race the census): back to normal
+    run(ns.cmd(["ss", "-K", "-tan", "state", "time-wait", "state", "fin-wait-2"]))
+    normal = agent.wait_for(lambda r: r.get("type") == "port_pressure" and
+                            r["netns"] == ns.inum and r["level"] == "normal", 10)
+    check(normal is not None, "no port_pressure normal once the TIME_WAITs ended: %r",
+          dest(agent, ns, a))
+    p.send()
+    p.finish()
+    got = [(e["port"], e["level"]) for e in events(agent, "port_pressure", ns.inum)]
+    check_eq(got, [(a, "high"), (a, "normal")], "pressure events: the first destination only")
 
 
 def test_v4_mapped_clients_count_toward_the_ipv4_destination():

@@ -7,13 +7,15 @@
 #include <sys/socket.h>
 #include "agg.h"
 
-#define NETNS 4026531840u
+#define NETNS	     4026531840u
+#define NETNS_COOKIE 4096u
 
 /* A served port's row: side local, the gauge at its own peak. */
 static inline struct port_row local_row(uint16_t port, int64_t tw, uint64_t entered)
 {
 	struct port_row r = {};
 
+	r.key.netns_cookie = NETNS_COOKIE;
 	r.key.netns = NETNS;
 	r.key.port = port;
 	r.key.side = TW_SIDE_LOCAL;

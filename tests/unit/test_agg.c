@@ -355,9 +355,63 @@ static void test_memory_counts_rings(void **state)
 	agg__free(without);
 }
 
+/*
+ * A key on two slots (one being reclaimed, a new one) sums them; a freed slot's last values stay
+ * in the key's row; a row with no slot left is pruned, its ring given back.
+ */
+static void test_slots_fold_and_prune(void **state)
+{
+	struct agg *a = agg__new(60, 1);
+	struct port_row rows[3] = { row(80, 2, 10), row(80, 1, 4), row(81, 0, 1) };
+	const struct tw_port_key k80 = key(80), k81 = key(81);
+	struct agg_series *s;
+	struct tw_port_val last;
+
+	rows[0].slot = 1;
+	rows[1].slot = 2;
+	rows[2].slot = 3;
+	rows[0].val.tw_peak = 9;
+	assert_int_equal(agg__sample(a, 1, rows, 3), 0);
+	assert_int_equal(a->n, 2);
+	s = series(a, &k80);
+	assert_int_equal(s->nslots, 2);
+	assert_int_equal(s->val.tw, 3);
+	assert_int_equal(s->val.entered, 14);
+	assert_int_equal(s->val.tw_peak, 9);
+	/* slot 1 freed with its last values (one more count since the sample) */
+	last = rows[0].val;
+	last.tw = 0;
+	last.entered = 11;
+	agg__fold(a, &k80, &last);
+	rows[1].val.entered = 5;
+	assert_int_equal(agg__sample(a, 2, rows + 1, 2), 0);
+	s = series(a, &k80);
+	assert_int_equal(s->nslots, 1);
+	assert_int_equal(s->val.entered, 16);
+	assert_int_equal(s->val.tw, 1);
+	assert_int_equal(s->val.tw_peak, 9);
+	assert_int_equal(agg__prune(a, NULL, NULL), 0);
+	/* 81's slot freed: its row stays until pruned, with its values */
+	agg__fold(a, &k81, &rows[2].val);
+	assert_int_equal(agg__sample(a, 3, rows + 1, 1), 0);
+	s = series(a, &k81);
+	assert_int_equal(s->nslots, 0);
+	assert_int_equal(s->val.entered, 1);
+	assert_int_equal(agg__prune(a, NULL, NULL), 1);
+	assert_int_equal(a->n, 1);
+	assert_null(series(a, &k81));
+	assert_non_null(series(a, &k80));
+	/* the index still finds the row that stayed */
+	assert_int_equal(agg__sample(a, 4, rows + 1, 1), 0);
+	assert_int_equal(a->n, 1);
+	assert_int_equal(a->nrings, 1);
+	agg__free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slots_fold_and_prune),
 		cmocka_unit_test(test_history_oldest_first),
 		cmocka_unit_test(test_history_bounded_by_window),
 		cmocka_unit_test(test_gauge_clamped_at_zero),

@@ -48,7 +48,8 @@ static void test_all_options(void **state)
 	assert_int_equal(parse(&o, err, "-j", "-p", "80,443", "--port=8080", "--pid", "42", "-6",
 			       "-e", "state,tw", "-i", "5", "-d", "7", "--log", "/tmp/x.log",
 			       "--prom", "/tmp/x.prom", "--metrics-addr", "127.0.0.1:9100",
-			       "--netns", "4026531840", "--top", "5", "--window", "600", NULL),
+			       "--netns", "4026531840", "--top", "5", "--window", "600", "--idle",
+			       "0", NULL),
 			 0);
 	assert_true(o.json);
 	assert_int_equal(o.nports, 3);
@@ -66,6 +67,11 @@ static void test_all_options(void **state)
 	assert_int_equal(o.netns, 4026531840u);
 	assert_int_equal(o.top, 5);
 	assert_int_equal(o.window_s, 600);
+	assert_int_equal(o.idle_s, 0);
+	assert_int_equal(parse(&o, err, NULL), 0);
+	assert_int_equal(o.idle_s, 600);
+	assert_int_not_equal(parse(&o, err, "--idle", "x", NULL), 0);
+	assert_non_null(strstr(err, "--idle"));
 }
 
 static void test_events_lists(void **state)

@@ -57,8 +57,8 @@ static void test_headroom(void **state)
 	/* tcp_tw_reuse=2: loopback destinations only */
 	assert_false(top[0]->time_wait_reusable);
 	assert_true(top[1]->time_wait_reusable);
-	assert_ptr_equal(ports__find(p, NETNS, 2, k[1].addr, 80), top[1]);
-	assert_null(ports__find(p, NETNS, 2, k[1].addr, 81));
+	assert_ptr_equal(ports__find(p, COOKIE, 2, k[1].addr, 80), top[1]);
+	assert_null(ports__find(p, COOKIE, 2, k[1].addr, 81));
 	n = netns(40000, 40099, 10, 20, 1);
 	ports__update(p, k, u, 2, &n, 1);
 	ports__top(p, top, 4);

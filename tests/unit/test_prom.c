@@ -73,7 +73,7 @@ static const char *const port_families[] = {
 
 #define NPORT_FAMILIES (sizeof(port_families) / sizeof(port_families[0]))
 
-static void render(struct prom *p, const struct agg *a, const struct totals *t,
+static void render(struct prom *p, struct agg *a, const struct totals *t,
 		   const struct prom_input *extra, struct buf *b)
 {
 	struct prom_input in = {};
@@ -132,14 +132,18 @@ static size_t count_lines(const char *text, const char *prefix)
 
 static const char *label_prefix(char *s, size_t len, const char *family, uint16_t port)
 {
-	snprintf(s, len, "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\"}",
-		 family, port, NETNS);
+	snprintf(s, len,
+		 "%s{side=\"local\",port=\"%u\",addr=\"\",family=\"\",netns=\"%u\","
+		 "netns_cookie=\"%llu\"}",
+		 family, port, NETNS, (unsigned long long)NETNS_COOKIE);
 	return s;
 }
 
 static const char *other_prefix(char *s, size_t len, const char *family)
 {
-	snprintf(s, len, "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\"}", family);
+	snprintf(s, len,
+		 "%s{side=\"\",port=\"other\",addr=\"\",family=\"\",netns=\"\",netns_cookie=\"\"}",
+		 family);
 	return s;
 }
 
@@ -442,9 +446,69 @@ static void test_render_tcpext_only_when_ok(void **state)
 	agg__free(a);
 }
 
+static void retire_cb(void *ctx, const struct agg_series *s)
+{
+	prom__retire(ctx, s, false);
+}
+
+static void retire_dead_cb(void *ctx, const struct agg_series *s)
+{
+	prom__retire(ctx, s, true);
+}
+
+/*
+ * A labelled port whose row is reclaimed keeps its label and its counts, and goes on from them
+ * when it comes back; an unlabelled one's counts stay in "other"; a dead namespace's label goes.
+ */
+static void test_render_across_reclaim(void **state)
+{
+	struct port_row rows[] = { local_row(80, 0, 10), local_row(443, 0, 5) };
+	struct agg *a = agg__new(60, 16);
+	struct prom *p = prom__new(1);
+	struct totals t = {};
+	struct buf b = {};
+
+	agg__sample(a, 1, rows, 2);
+	render(p, a, &t, NULL, &b);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 80), 10);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 5);
+	/* both slots freed with their values, rows pruned */
+	agg__fold(a, &rows[0].key, &rows[0].val);
+	agg__fold(a, &rows[1].key, &rows[1].val);
+	agg__sample(a, 2, rows, 0);
+	assert_int_equal(agg__prune(a, retire_cb, p), 2);
+	render(p, a, &t, NULL, &b);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 80), 10);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_sockets", 80), 0);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 5);
+	/* they come back on new slots, counting from 0 */
+	rows[0].val.entered = 2;
+	rows[1].val.entered = 3;
+	agg__sample(a, 3, rows, 2);
+	render(p, a, &t, NULL, &b);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 80), 12);
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 8);
+	/* the namespace dies: its label goes, a new port takes it */
+	agg__fold(a, &rows[0].key, &rows[0].val);
+	agg__fold(a, &rows[1].key, &rows[1].val);
+	agg__sample(a, 4, rows, 0);
+	agg__prune(a, retire_dead_cb, p);
+	render(p, a, &t, NULL, &b);
+	assert_false(port_has_sample(b.data, "twscope_time_wait_entered_total", 80));
+	assert_int_equal(other_sample(b.data, "twscope_time_wait_entered_total"), 8);
+	rows[0] = local_row(9090, 0, 1);
+	agg__sample(a, 5, rows, 1);
+	render(p, a, &t, NULL, &b);
+	assert_int_equal(port_sample(b.data, "twscope_time_wait_entered_total", 9090), 1);
+	buf__free(&b);
+	prom__free(p);
+	agg__free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_render_across_reclaim),
 		cmocka_unit_test(test_tcpext_parse),
 		cmocka_unit_test(test_tcpext_parse_missing_field),
 		cmocka_unit_test(test_render_families),
