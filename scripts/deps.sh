@@ -3,7 +3,9 @@
 # Quiet when nothing is missing. `--test` adds what the tests use, `--bench` what the bench uses,
 # `--vmtest` what `make vmtest` boots Debian's kernels with,
 # `--deb` what `make deb` and `make deb-test` build and check the package with,
-# `--k8s` node and npm for `make k8s-validate` (Debian's, unless a node and npm are already there).
+# `--k8s` node and npm for `make k8s-validate` (Debian's, unless a node and npm are already there);
+# `--cross arm64` the cross compiler and the arm64 libraries (multiarch) `make ARCH=arm64` builds
+# with, and with `--vmtest` what an arm64 guest needs.
 set -eu
 
 build="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config libmicrohttpd-dev libseccomp-dev make gcc"
@@ -14,17 +16,32 @@ vmtest="qemu-system-x86 busybox-static cpio kmod xz-utils zstd coreutils"
 deb="build-essential debhelper dpkg-dev fakeroot lintian man-db groff-base systemd util-linux"
 
 want="$build $runtime"
-for arg in "$@"; do
-	case "$arg" in
+cross=
+vm=
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--test) want="$want $test" ;;
 	--bench) want="$want $test $bench" ;;
-	--vmtest) want="$want $test $vmtest" ;;
+	--vmtest) want="$want $test $vmtest" vm=1 ;;
 	--deb) want="$want $test $deb" ;;
 	--k8s) command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 		want="$want nodejs npm" ;;
-	*) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
+	--cross)
+		[ "${2:-}" = arm64 ] || { echo "deps.sh: --cross takes arm64" >&2; exit 2; }
+		cross=$2
+		shift
+		;;
+	*) echo "deps.sh: unknown option $1" >&2; exit 2 ;;
 	esac
+	shift
 done
+if [ -n "$cross" ]; then
+	want="$want gcc-aarch64-linux-gnu"
+	for p in libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libseccomp-dev; do
+		want="$want $p:$cross"
+	done
+	[ -z "$vm" ] || want="$want qemu-system-arm mmdebstrap"
+fi
 
 missing=""
 for p in $want; do
@@ -37,6 +54,10 @@ done
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: missing packages:$missing; run as root (sudo make ...) to install them" >&2
 	exit 1
+fi
+if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx "$cross"; then
+	dpkg --add-architecture "$cross"
+	apt-get update -qq >/dev/null
 fi
 echo "deps.sh: installing$missing"
 export DEBIAN_FRONTEND=noninteractive

@@ -1,14 +1,18 @@
 #!/bin/sh
 # `make deb`: build/twscope_VERSION_ARCH.deb, built by debhelper (dpkg-buildpackage) from a copy
 # of the sources with deploy/debian as debian/, then checked by lintian (errors fail the build).
-# --version V packages the same sources as version V (the upgrade test), in OUT (default build/deb).
+# --version V packages the same sources as version V (the upgrade test), in OUT (default build/deb);
+# --arch arm64 cross-builds the package for arm64 (make deb ARCH=arm64).
 set -eu
 cd "$(dirname "$0")/.."
 version=$(cat VERSION)
 out=build/deb
 bump=""
+arch=$(dpkg --print-architecture)
+cross=""
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--arch) arch=$2; [ "$arch" = "$(dpkg --print-architecture)" ] || cross="-a$arch -d"; shift 2 ;;
 	--version) bump=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	*) echo "mkdeb.sh: unknown option $1" >&2; exit 2 ;;
@@ -40,12 +44,14 @@ if [ -n "$bump" ]; then
 	} > "$src/debian/changelog"
 	sed -i "s/\"twscope $version\"/\"twscope $bump\"/" "$src/man/twscope.8"
 fi
-(cd "$src" && dpkg-buildpackage -b --no-sign -j2 >../build.log 2>&1) || {
+# shellcheck disable=SC2086 # $cross: -aARCH and -d (the build dependencies are the build
+# machine's, and the host architecture's libraries are checked by the link)
+(cd "$src" && dpkg-buildpackage -b --no-sign -j2 $cross >../build.log 2>&1) || {
 	tail -30 "$out/build.log" >&2
 	echo "mkdeb.sh: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
 	exit 1
 }
-deb=twscope_${bump:-$version}_$(dpkg --print-architecture).deb
+deb=twscope_${bump:-$version}_$arch.deb
 rc=0
 lintian --fail-on error --info "$out/$deb" >"$out/lintian.log" 2>&1 || rc=$?
 grep -v "running with root privileges" "$out/lintian.log" || true

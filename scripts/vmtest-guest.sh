@@ -30,10 +30,12 @@ for f in /boot/config-$(uname -r) /proc/config.gz; do
 	[ -e "$f" ] && echo "vmtest: $f exists in the guest" && finish 1
 done
 echo "vmtest: guest $(uname -r) up, $(nproc) CPUs"
+# the kernel's BTF, for `make vmlinux ARCH=...` (the header of an architecture this host is not)
+cp /sys/kernel/btf/vmlinux $out/btf
 cd "$top" || finish 1
 set --
 while IFS= read -r a; do
 	set -- "$@" "$a"
 done <$out/args
-python3 tests/integration/run.py --binary ./twscope "$@"
+TWSCOPE_CHURN=$top/$churn TWSCOPE_TEST_SLOW=$slow python3 tests/integration/run.py --binary "$binary" "$@"
 finish $?

@@ -21,6 +21,12 @@ mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work 
 mkdir -p /newroot/vmtest-out
 mount -t 9p -o $opts out /newroot/vmtest-out || die "cannot mount the result share"
 . /newroot/vmtest-out/job
+# an arm64 guest's root is not this checkout's machine: the checkout comes as its own share
+if mkdir -p /top && mount -t 9p -o $opts,ro,cache=loose top /top 2>/dev/null; then
+	mkdir -p /rw/top-upper /rw/top-work /newroot$top
+	mount -t overlay overlay -o lowerdir=/top,upperdir=/rw/top-upper,workdir=/rw/top-work \
+		/newroot$top || die "cannot mount the checkout"
+fi
 mkdir -p /newroot/lib/modules/$kver
 mount -t 9p -o $opts,ro kmods /newroot/lib/modules/$kver || die "cannot mount the modules"
 umount /proc /sys

@@ -1,9 +1,13 @@
 #!/bin/sh
 # Boots one of Debian's kernel packages under qemu (TCG) with this machine's root read-only over
-# 9p plus a tmpfs overlay, and runs the integration tests against that kernel.
+# 9p plus a tmpfs overlay, and runs the integration tests against that kernel. With
+# VMTEST_ARCH=arm64 the kernel is Debian's arm64 one, under qemu-system-aarch64, and the root is
+# an arm64 Debian unpacked into CACHE (vmtest-rootfs.sh), with this checkout over it at its path.
 #
 #   vmtest.sh CACHE KERNEL [run.py arguments...]    KERNEL: 6.1 or 6.12
 #
+# VMTEST_BINARY and VMTEST_CHURN: the agent and the churn helper the guest runs (paths in the
+# checkout; ./twscope and build/churn by default).
 # CACHE keeps the downloaded package, its extracted tree and the initramfs; each run writes the
 # guest's console to CACHE/KERNEL/console.log. Exit status: the tests' (1 when the guest died).
 set -eu
@@ -19,16 +23,32 @@ tcg=${VMTEST_TCG:-thread=single}
 # a whole run in the guest is bounded: a hung guest must not hang CI
 limit=${VMTEST_TIMEOUT:-1800}
 
+arch=${VMTEST_ARCH:-x86}
+binary=${VMTEST_BINARY:-./twscope}
+churn=${VMTEST_CHURN:-build/churn}
+case "$arch" in
+x86) flavour=amd64 qemu=qemu-system-x86_64 machine="-cpu max" console=ttyS0 sub=$kernel slow=1 ;;
+# the generic flavour (the cloud one has no 9p); emulated arm64 loads the programs in about a
+# minute, so the tests' waits are stretched 4 times
+arm64)
+	flavour=arm64 qemu=qemu-system-aarch64 machine="-M virt -cpu max" console=ttyAMA0
+	sub=arm64-$kernel slow=4
+	;;
+*)
+	echo "vmtest: unknown architecture '$arch': expected x86 or arm64" >&2
+	exit 2
+	;;
+esac
 case "$kernel" in
-6.1) pattern='^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' ;;
-6.12) pattern='^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' ;;
+6.1) pattern="^linux-image-6\.1\.0-[0-9]+-$flavour-unsigned\$" ;;
+6.12) pattern="^linux-image-6\.12\.[0-9]+\+deb12-$flavour-unsigned\$" ;;
 *)
 	echo "vmtest: unknown kernel '$kernel': expected 6.1 or 6.12" >&2
 	exit 2
 	;;
 esac
 
-dir=$cache/$kernel
+dir=$cache/$sub
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -65,12 +85,24 @@ mods=$dir/pkg/lib/modules/$kver
 
 # initramfs: busybox and the modules that mount the host's root (built-in ones are skipped).
 initrd=$dir/initrd-$kver.cpio.gz
-if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ]; then
+if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ] || [ "$top/scripts/vmtest-init.sh" -nt "$initrd" ]; then
 	ir=$dir/initrd
 	rm -rf "$ir"
 	mkdir -p "$ir/bin" "$ir/lib/modules" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/lower" "$ir/rw" \
 		"$ir/newroot"
-	cp /bin/busybox "$ir/bin/busybox"
+	if [ "$arch" = x86 ]; then
+		cp /bin/busybox "$ir/bin/busybox"
+	else
+		# the guest's own busybox, from Debian's package for its architecture
+		bb=$dir/busybox
+		rm -rf "$bb"
+		mkdir -p "$bb"
+		(cd "$bb" && apt-get download -qq "busybox-static:$arch" 2>&1 |
+			grep -v '^W: Download is performed unsandboxed' >&2 || true)
+		dpkg-deb -x "$bb"/busybox-static_*.deb "$bb/x"
+		cp "$bb/x/bin/busybox" "$ir/bin/busybox"
+		rm -rf "$bb"
+	fi
 	: >"$ir/modules"
 	# each module after its dependencies (modules.dep lists them, the first one last)
 	add() {
@@ -100,28 +132,41 @@ if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ]; then
 	rm -rf "$ir"
 fi
 
+# The guest's root: this machine's, or an unpacked Debian of the guest's architecture with this
+# checkout shared at its path.
+root=/
+topshare=
+if [ "$arch" != x86 ]; then
+	root=$cache/rootfs-$arch
+	"$top/scripts/vmtest-rootfs.sh" "$root" "$arch"
+	topshare="-fsdev local,id=top,path=$top,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=top,mount_tag=top"
+fi
+
 # The job the guest runs, passed through the writable share.
 out=$dir/out
 rm -rf "$out"
 mkdir -p "$out"
-printf 'top=%s\nkver=%s\n' "$top" "$kver" >"$out/job"
+printf 'top=%s\nkver=%s\nbinary=%s\nchurn=%s\nslow=%s\n' "$top" "$kver" "$binary" "$churn" \
+	"${VMTEST_SLOW:-$slow}" >"$out/job"
 : >"$out/args"
 [ $# -eq 0 ] || printf '%s\n' "$@" >"$out/args"
 
-echo "vmtest: booting $kver (TCG $tcg, 2 vCPUs, ${mem} MiB)"
+echo "vmtest: booting $kver ($arch, TCG $tcg, 2 vCPUs, ${mem} MiB)"
 start=$(date +%s)
 rc=0
-timeout --foreground -k 10 "$limit" qemu-system-x86_64 \
+# shellcheck disable=SC2086 # $machine and $topshare are lists of arguments
+timeout --foreground -k 10 "$limit" "$qemu" \
 	-nodefaults -no-reboot -display none -serial stdio \
-	-cpu max -accel "tcg,$tcg" -smp 2 -m "$mem" \
+	$machine -accel "tcg,$tcg" -smp 2 -m "$mem" \
 	-kernel "$vmlinuz" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3 rw" \
-	-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+	-append "console=$console panic=-1 quiet loglevel=3 rw" \
+	-fsdev local,id=hostroot,path="$root",security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
 	-fsdev local,id=kmods,path="$mods",security_model=none,readonly=on \
 	-device virtio-9p-pci,fsdev=kmods,mount_tag=kmods \
 	-fsdev local,id=out,path="$out",security_model=none \
-	-device virtio-9p-pci,fsdev=out,mount_tag=out \
+	-device virtio-9p-pci,fsdev=out,mount_tag=out $topshare \
 	</dev/null 2>&1 | tee "$dir/console.log" | tr -d '\r' || rc=$?
 end=$(date +%s)
 if [ -f "$out/rc" ]; then

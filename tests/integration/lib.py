@@ -17,6 +17,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINARY = os.environ.get("TWSCOPE_BINARY", os.path.join(HERE, "..", "..", "twscope"))
 NS_PREFIX = "twt-%d-" % os.getpid()
+# Every bound on waiting is multiplied by this: an emulated guest of another architecture
+# (make vmtest ARCH=arm64) loads the programs in a minute, not in seconds.
+SLOW = float(os.environ.get("TWSCOPE_TEST_SLOW", "1"))
 _ns_counter = itertools.count()
 
 
@@ -97,7 +100,7 @@ class Proc:
 
     def wait(self, timeout=30):
         try:
-            return self.p.wait(timeout)
+            return self.p.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             self.p.kill()
             raise TestFailure("snippet pid %d did not finish in %ds" % (self.pid, timeout))
@@ -105,7 +108,7 @@ class Proc:
     def line(self, timeout=15):
         """Next JSON line from the snippet. Read by hand: a buffered reader may hold a second
         line that select() on the pipe would never report."""
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         while "\n" not in self.buf:
             r, _, _ = select.select([self.p.stdout], [], [], max(0, deadline - time.time()))
             check(r, "snippet pid %d said nothing in %ds", self.pid, timeout)
@@ -124,7 +127,7 @@ class Proc:
 
     def finish(self, timeout=30):
         try:
-            out, err = self.p.communicate(timeout=timeout)
+            out, err = self.p.communicate(timeout=timeout * SLOW)
         except subprocess.TimeoutExpired:
             self.p.kill()
             raise TestFailure("snippet pid %d did not finish in %ds" % (self.pid, timeout))
@@ -177,7 +180,7 @@ class Agent:
 
     def wait_for(self, pred, timeout=15):
         """First record matching pred, or None after timeout."""
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         with self.lock:
             while True:
                 for r in self.records:
@@ -189,7 +192,7 @@ class Agent:
                 self.lock.wait(min(left, 0.2))
 
     def wait_count(self, pred, n, timeout=15):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         while True:
             got = self.select(pred)
             if len(got) >= n or time.time() > deadline:
@@ -205,7 +208,7 @@ class Agent:
         if self.p and self.p.poll() is None:
             self.p.send_signal(signal.SIGINT)
             try:
-                self.p.wait(20)
+                self.p.wait(20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()

@@ -18,6 +18,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TIMEOUT = 90
+# an emulated guest of another architecture stretches every bound (lib.SLOW)
+SLOW = float(os.environ.get("TWSCOPE_TEST_SLOW", "1"))
 
 
 def discover(patterns, excludes=()):
@@ -31,7 +33,7 @@ def discover(patterns, excludes=()):
                 full = "%s.%s" % (mod.__name__, name)
                 if (not patterns or any(p in full for p in patterns)) and \
                         not any(x in full for x in excludes):
-                    found.append((full, getattr(fn, "timeout", DEFAULT_TIMEOUT)))
+                    found.append((full, getattr(fn, "timeout", DEFAULT_TIMEOUT) * SLOW))
     return found
 
 
