@@ -45,22 +45,27 @@ def test_reused_inode_gets_rows_of_its_own():
     """A namespace deleted with TIME_WAITs on a port, and a new one to which the kernel gives the
     same inode: the new one's row has its own counts, never the dead one's added in."""
     with Agent("-e", "none", "-i", "1", "-p", "7411", "--top", "50") as agent:
-        with Netns() as old:
-            inum = old.inum
-            old.py(SERVER_FIRST, "7411", "5").finish()
-            check(agent.wait_for(lambda r: r.get("type") == "counts" and any(
-                p["netns"] == inum and p["port"] == 7411 and p["tw_entered"] == 5
-                for p in r["ports"]), 10), "the first namespace's row: %r", counts(agent)[-1:])
-        # the inode number is free again once the kernel has cleaned the namespace up
-        new, deadline = None, time.time() + 30
-        while new is None and time.time() < deadline:
-            ns = Netns().__enter__()
-            if ns.inum == inum:
-                new = ns
-            else:
-                ns.__exit__(None, None, None)
-                time.sleep(0.2)
-        check(new is not None, "the kernel did not reuse inode %d in 30 s", inum)
+        # the inode number is free again once the kernel has cleaned the namespace up; another
+        # namespace made on this host meanwhile may take it first: then the test starts over
+        new = None
+        for _ in range(3):
+            with Netns() as old:
+                inum = old.inum
+                old.py(SERVER_FIRST, "7411", "5").finish()
+                check(agent.wait_for(lambda r: r.get("type") == "counts" and any(
+                    p["netns"] == inum and p["port"] == 7411 and p["tw_entered"] == 5
+                    for p in r["ports"]), 10), "the old namespace's row: %r", counts(agent)[-1:])
+            deadline = time.time() + 15
+            while new is None and time.time() < deadline:
+                ns = Netns().__enter__()
+                if ns.inum == inum:
+                    new = ns
+                else:
+                    ns.__exit__(None, None, None)
+                    time.sleep(0.2)
+            if new:
+                break
+        check(new is not None, "the kernel did not reuse an inode in 3 tries of 15 s")
         try:
             start = len(counts(agent))
             new.py(SERVER_FIRST, "7411", "2").finish()
@@ -77,7 +82,7 @@ def test_reused_inode_gets_rows_of_its_own():
             new.__exit__(None, None, None)
 
 
-test_reused_inode_gets_rows_of_its_own.timeout = 120
+test_reused_inode_gets_rows_of_its_own.timeout = 150
 
 
 def test_dead_namespace_leaves_outputs_and_frees_slots():
