@@ -381,6 +381,20 @@ cleanup:
 	free(hist);
 }
 
+/* The terminal's columns of an event of no process: local HH:MM:SS.micro, the event, no pid or
+ * comm, as the other event lines. */
+static void event_columns(struct buf *out, int64_t real_ns, const char *event)
+{
+	time_t sec = real_ns / 1000000000LL;
+	struct tm tm;
+	char hms[16];
+
+	localtime_r(&sec, &tm);
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	buf__printf(out, "%s.%06lld  %-12s%-8s%-17s", hms,
+		    (long long)(real_ns % 1000000000LL / 1000), event, "-", "-");
+}
+
 void report__netns_exit(const struct render_ctx *c, int64_t mono_ns, uint32_t inum, uint64_t cookie,
 			uint32_t rows, uint32_t slots, uint32_t listen, bool json, struct buf *out)
 {
@@ -404,16 +418,7 @@ void report__netns_exit(const struct render_ctx *c, int64_t mono_ns, uint32_t in
 		buf__putc(out, '\n');
 		return;
 	}
-	{
-		time_t sec = real / 1000000000LL;
-		struct tm tm;
-		char hms[16];
-
-		localtime_r(&sec, &tm);
-		strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
-		buf__printf(out, "%s.%06lld  %-12s%-8s%-17s", hms,
-			    (long long)(real % 1000000000LL / 1000), "netns_exit", "-", "-");
-	}
+	event_columns(out, real, "netns_exit");
 	buf__printf(out,
 		    "netns %u ended: its %u port rows left the outputs, %u counter slots and %u "
 		    "listener entries were taken back\n",
@@ -478,20 +483,8 @@ void report__pressure(const struct render_ctx *c, int64_t mono_ns, const struct 
 		buf__putc(out, '\n');
 		return;
 	}
-	/* the terminal's columns: the time as HH:MM:SS.micro, the event, no pid or comm; then the
-	 * details as a paragraph under the event's columns */
-	{
-		/* local time, as the other event lines */
-		int64_t real = mono_ns + c->mono_to_real_ns;
-		time_t sec = real / 1000000000LL;
-		struct tm tm;
-		char hms[16];
-
-		localtime_r(&sec, &tm);
-		strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
-		buf__printf(out, "%s.%06lld  %-12s%-8s%-17s", hms,
-			    (long long)(real % 1000000000LL / 1000), "ports", "-", "-");
-	}
+	/* then the details as a paragraph under the event's columns */
+	event_columns(out, mono_ns + c->mono_to_real_ns, "ports");
 	fmt_addr(r->key.family, r->key.addr, a, sizeof(a));
 	buf__printf(out, r->key.family == 10 ? "[%s]:%u" : "%s:%u", a, r->key.port);
 	buf__printf(out, " ephemeral ports %u/%u in use: %s\n", r->ports_in_use, r->ports_available,

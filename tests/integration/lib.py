@@ -8,6 +8,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -223,6 +224,15 @@ class Agent:
     def last_counts(self):
         c = self.select(lambda r: r.get("type") == "counts")
         return c[-1] if c else None
+
+
+def free_port():
+    """A loopback port free at this moment (for the agent's /metrics)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def events(agent, typ, netns=None, **match):

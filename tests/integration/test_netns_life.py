@@ -3,11 +3,10 @@ inode to the next one at once), a dead namespace's rows leaving the outputs afte
 interval with its counter slots and listener entries taken back, and idle ports reclaimed while
 the counts of "other" and the totals never go down."""
 import re
-import socket
 import time
 import urllib.request
 
-from lib import Agent, Netns, check, check_eq
+from lib import Agent, Netns, check, check_eq, free_port
 from test_timewait import SERVER_FIRST
 
 # Listeners on the ports given; each stdin line "PORT N" makes N binds there fail.
@@ -27,14 +26,6 @@ for line in sys.stdin:
 
 def counts(agent):
     return agent.select(lambda r: r.get("type") == "counts")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def scrape(port):

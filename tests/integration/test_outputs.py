@@ -13,16 +13,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from lib import BINARY, Agent, Netns, check, check_eq, run
+from lib import BINARY, Agent, Netns, check, check_eq, free_port, run
 from test_timewait import SERVER_FIRST
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def read_log(path):
