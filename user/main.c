@@ -91,16 +91,28 @@ __attribute__((format(printf, 1, 2))) static void p_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Writes the pending output; a closed pipe (| head) ends the run quietly. */
+/*
+ * Writes the pending output straight to fd 1 (stdio would copy every byte once more); a closed
+ * pipe (| head) ends the run quietly.
+ */
 static void out_flush(struct app *a)
 {
-	if (a->out_broken || !a->out.len)
-		goto done;
-	if (fwrite(a->out.data, 1, a->out.len, stdout) != a->out.len || fflush(stdout)) {
-		a->out_broken = true;
-		a->stop = true;
+	const char *p = a->out.data;
+	size_t left = a->out.len;
+
+	while (!a->out_broken && left) {
+		ssize_t n = write(STDOUT_FILENO, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			a->out_broken = true;
+			a->stop = true;
+			break;
+		}
+		p += n;
+		left -= n;
 	}
-done:
 	buf__reset(&a->out);
 }
 
