@@ -160,15 +160,10 @@ static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 }
 
 /* A record from a ring: checked, copied for reordering; bind errors noted for naming. */
-static int handle_event(void *ctx, void *data, size_t len)
+static int handle_record(struct app *a, void *data)
 {
-	struct app *a = ctx;
 	size_t off;
 
-	if (event__validate(data, len) < 0) {
-		a->bad_records++;
-		return 0;
-	}
 	if (!reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size, &off)) {
 		dispatch(a, data); /* out of memory: in ring order rather than lost */
 		return 0;
@@ -185,6 +180,26 @@ static int handle_event(void *ctx, void *data, size_t len)
 		a->new_cap = cap;
 	}
 	a->new_binds[a->nnew++] = off;
+	return 0;
+}
+
+/* A ring sample: one record, or a tw_exit and the tw_enter whose arm settled it. */
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct app *a = ctx;
+
+	while (len) {
+		size_t size;
+
+		if (event__validate(data, len) < 0) {
+			a->bad_records++;
+			return 0;
+		}
+		size = ((const struct tw_hdr *)data)->size;
+		handle_record(a, data);
+		data = (char *)data + size;
+		len -= size;
+	}
 	return 0;
 }
 
