@@ -107,9 +107,10 @@ static void check_merged(int runs, int per_run)
 	uint16_t tag = 16;
 
 	assert_true(runs * per_run <= 64);
+	/* even runs tie with each other, odd runs too */
 	for (int k = 0; k < runs; k++)
 		for (int i = 0; i < per_run; i++)
-			add(r, (uint64_t)i * 2 + (k % 2), tag++); /* even runs tie with each other */
+			add(r, (uint64_t)i * 2 + (k % 2), tag++);
 	reorder__drain(r, 1000, collect, &s);
 	assert_int_equal(s.n, runs * per_run);
 	for (int i = 1; i < s.n; i++) {
