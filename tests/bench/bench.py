@@ -309,12 +309,19 @@ def busy_report():
     """What else runs now: a throughput figure taken beside it is noise."""
     with open("/proc/loadavg") as f:
         load = float(f.read().split()[0])
-    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    me = os.getpid()
-    others = []
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
+                        text=True).stdout
+    procs = {}
     for line in ps.splitlines():
-        pid, _, cmd = line.strip().partition(" ")
-        if int(pid) == me:
+        pid, ppid, cmd = (line.strip().split(None, 2) + [""])[:3]
+        procs[int(pid)] = (int(ppid), cmd)
+    mine, pid = set(), os.getpid()
+    while pid in procs and pid not in mine:  # this bench and the make that runs it
+        mine.add(pid)
+        pid = procs[pid][0]
+    others = []
+    for pid, (_, cmd) in procs.items():
+        if pid in mine:
             continue
         if re.search(r"qemu-system|make (test|vmtest|soak|bench)|tests/integration/run\.py", cmd):
             others.append(cmd.split()[0] if "qemu" in cmd else cmd[:60])
@@ -391,6 +398,7 @@ def main():
         v = [r[key] for r in runs[m] if key in r]
         return "%.1f" % (max(v) / scale) if v else "-"
 
+    # the load after is the churn's own: only what else ran counts then
     quiet = load < 0.6 and not busy and not busy_after
     print("twscope bench, %s, %s, %d cores, %d rounds x %g s, churn %d threads, server closes first"
           % (time.strftime("%Y-%m-%d"), os.uname().release, os.cpu_count(), args.rounds,
