@@ -7,9 +7,10 @@
  * (inet_twsk_deschedule_put) or a bucket change in __mod_timer; timer_expire_entry follows
  * only the expiry, timer_start only the re-arm, on the same CPU at once. A cancel takes the tw
  * out of the live table (a killed tw's memory, and so its timer's address, may be reused by a
- * new tw on any CPU) and parks it per CPU with its cookie: the next timer event on that CPU, or
- * the flush program, tells whether it was re-armed (the same cookie comes back: put back),
- * expired or killed.
+ * new tw on any CPU) and parks it per CPU with its cookie: the next tw timer event on that CPU,
+ * or the flush program, tells whether it was re-armed (the same cookie comes back: put back),
+ * expired or killed. Other timers cost a compare: under churn the next tw event comes within
+ * microseconds, and a kill it settles goes out in one ring record with the new tw's tw_enter.
  * The tw is read at its arm with direct loads through bpf_rdonly_cast (6.2+), or with
  * BPF_CORE_READ where the kernel lacks it: user space loads one of the two programs.
  */
@@ -131,11 +132,17 @@ static __always_inline void learn_hz(const struct timer_list *timer, __u64 now)
 		tw_learned.hz = (len + TCP_TIMEWAIT_LEN_S / 2) / TCP_TIMEWAIT_LEN_S;
 }
 
-/* Ends the tracked life of a tw taken out of the table: counters, gauge, event. */
-static __always_inline void tw_end(struct tw_live *l, __u8 reason)
+/* Ends the tracked life of a tw taken out of the table: counters and gauge. */
+static __always_inline void tw_count_end(struct tw_live *l, __u8 reason)
 {
 	total_add(reason == TW_EXIT_EXPIRED ? TW_TOT_TW_EXPIRED : TW_TOT_TW_KILLED, 1);
 	port_count(l->slot, reason == TW_EXIT_EXPIRED ? PORT_EXPIRED : PORT_KILLED);
+}
+
+/* The same and its event. */
+static __always_inline void tw_end(struct tw_live *l, __u8 reason)
+{
+	tw_count_end(l, reason);
 	emit_tw_exit(l, reason);
 }
 
@@ -177,19 +184,32 @@ static __always_inline void pend_end(struct tw_pend *p, __u8 reason)
 		tw_end(&p->tw, reason);
 }
 
-/* A parked cancel of another timer was a kill: nothing re-armed or expired it. Inlined: every
- * timer event on the host runs this, and it must cost a few loads when nothing is parked. */
-static __always_inline struct tw_pend *pend_settle(__u64 timer)
+/* The parked kill as it is settled by the arm of the next tw: counted now, its event goes out
+ * with the arm's. True when it has an event. */
+static __always_inline bool pend_take(struct tw_pend *p)
+{
+	p->timer = 0;
+	if (!p->tracked)
+		return false;
+	tw_count_end(&p->tw, TW_EXIT_KILLED);
+	return tw_exit_wanted(&p->tw);
+}
+
+/* This CPU's parking slot, unless the programs only measure the hooks. */
+static __always_inline struct tw_pend *pend_get(void)
 {
 	__u32 zero = 0;
-	struct tw_pend *p;
 
 	if (cfg.hooks_only)
 		return NULL;
-	p = bpf_map_lookup_elem(&pend, &zero);
-	if (p && p->timer && p->timer != timer && !p->expiring)
+	return bpf_map_lookup_elem(&pend, &zero);
+}
+
+/* A parked cancel of another tw timer was a kill: nothing re-armed or expired it. */
+static __always_inline void pend_settle(struct tw_pend *p, __u64 timer)
+{
+	if (p->timer && p->timer != timer && !p->expiring)
 		pend_end(p, TW_EXIT_KILLED);
-	return p;
 }
 
 /* The same tw armed again (FIN_WAIT2 -> TIME_WAIT, a retransmitted FIN): it goes back in. */
@@ -224,14 +244,13 @@ static __always_inline void recent_arm(__u32 hash)
 }
 
 /*
- * A new tw: tuple, key, counters, owner and tw_enter. The owner is its socket's, by cookie
- * (owner tracking), else its port's server. No other CPU can cancel it while this runs:
- * timer_start runs under the timer base lock.
+ * A new tw: tuple, key, counters and owner; true when it has a tw_enter. The owner is its
+ * socket's, by cookie (owner tracking), else its port's server. No other CPU can cancel it while
+ * this runs: timer_start runs under the timer base lock.
  */
-static __always_inline void tw_arm(struct tw_live *l, const struct tw_view *v,
-				   const struct tw_enter_info *info, __u64 now, bool tracked)
+static __always_inline bool tw_arm(struct tw_live *l, const struct tw_view *v, __u64 now,
+				   bool tracked, struct tw_proc *owner)
 {
-	struct tw_proc owner = {};
 	struct owner_slot *o;
 
 	live_set_tuple(l, &v->t);
@@ -243,20 +262,20 @@ static __always_inline void tw_arm(struct tw_live *l, const struct tw_view *v,
 	l->wanted = 0;
 	l->slot = TW_NO_SLOT;
 	if (!tuple_wanted(l->netns, v->t.family, v->t.sport, v->t.dport))
-		return;
+		return false;
 	l->wanted = 1;
-	l->slot = tuple_slot(&v->t, l->netns, v->net_cookie, v->net, &l->side, &owner);
+	l->slot = tuple_slot(&v->t, l->netns, v->net_cookie, v->net, &l->side, owner);
 	if (owners_tracked() && v->cookie) {
 		o = owner_slot(v->cookie);
 		if (o && o->cookie == v->cookie)
-			owner = o->owner;
+			*owner = o->owner;
 	}
-	l->pid = owner.pid;
+	l->pid = owner->pid;
 	/* not in the table: no end will be seen, so neither a gauge step nor a tw_enter */
 	if (!tracked)
-		return;
+		return false;
 	port_count(l->slot, PORT_ENTER);
-	emit_tw_enter(l, info, &owner);
+	return tw_enter_wanted(l, owner);
 }
 
 /*
@@ -282,11 +301,13 @@ static __always_inline void probe_check(struct tw_pend *p, const struct timer_li
 static __always_inline int on_start(const unsigned long long *ctx, struct timer_list *timer,
 				    bool direct)
 {
-	__u64 tp = (__u64)timer, now;
-	struct tw_pend *p = pend_settle(tp);
+	struct tw_pend *p = pend_get();
 	struct tw_enter_info info = {};
+	struct tw_proc owner = {};
 	struct tw_live *l, spare;
 	struct tw_view v = {};
+	bool ended = false, enter;
+	__u64 tp, now;
 
 	if (!p)
 		return 0;
@@ -302,7 +323,9 @@ static __always_inline int on_start(const unsigned long long *ctx, struct timer_
 			rearm(p, tp);
 			return 0;
 		}
-		pend_end(p, TW_EXIT_KILLED);
+		ended = pend_take(p);
+	} else if (p->timer && !p->expiring) {
+		ended = pend_take(p);
 	}
 	total_add(TW_TOT_TW_ENTERED, 1);
 	now = bpf_jiffies64();
@@ -317,7 +340,11 @@ static __always_inline int on_start(const unsigned long long *ctx, struct timer_
 	info.substate = v.substate;
 	info.reuseaddr = v.reuseaddr;
 	info.reuseport = v.reuseport;
-	tw_arm(l ? l : &spare, &v, &info, now, l != NULL);
+	if (!l)
+		l = &spare;
+	enter = tw_arm(l, &v, now, l != &spare, &owner);
+	/* p->tw, the killed tw's entry, stays as it is: nothing parks until this program returns */
+	emit_exit_enter(ended ? &p->tw : NULL, enter ? l : NULL, &info, &owner);
 	return 0;
 }
 
@@ -337,7 +364,7 @@ int BPF_PROG(tw_timer_start_core, struct timer_list *timer)
 SEC("tp_btf/timer_cancel")
 int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 {
-	struct tw_pend *p = pend_settle((__u64)timer);
+	struct tw_pend *p = pend_get();
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
@@ -351,12 +378,13 @@ int BPF_PROG(tw_timer_cancel, struct timer_list *timer)
 SEC("tp_btf/timer_expire_entry")
 int BPF_PROG(tw_timer_expire, struct timer_list *timer)
 {
-	struct tw_pend *p = pend_settle((__u64)timer);
+	struct tw_pend *p = pend_get();
 	__u64 tp;
 
 	if (!p || !is_tw_timer(timer))
 		return 0;
 	tp = timer_value(p, timer);
+	pend_settle(p, tp);
 	if (p->timer != tp) {
 		/* no cancel seen: the expiry path always detaches first, so take it out now */
 		if (p->timer)

@@ -223,17 +223,24 @@ struct tw_enter_info {
 	__u8 pad[5];
 };
 
-static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
-					  const struct tw_proc *owner)
+static __always_inline bool tw_enter_wanted(const struct tw_live *l, const struct tw_proc *owner)
 {
-	struct tw_enter_rec *r;
+	return (cfg.events & TW_EV_TW) && l->wanted && pid_wanted(owner->pid);
+}
 
-	if (!(cfg.events & TW_EV_TW) || !l->wanted || !pid_wanted(owner->pid))
-		return;
-	r = rb_reserve(sizeof(*r));
-	if (!r)
-		return;
-	hdr_fill(&r->hdr, TW_REC_TW_ENTER, sizeof(*r), l->netns);
+static __always_inline bool tw_exit_wanted(const struct tw_live *l)
+{
+	return l->wanted && (cfg.events & TW_EV_TW) && pid_wanted(l->pid);
+}
+
+static __always_inline void fill_tw_enter(struct tw_enter_rec *r, const struct tw_live *l,
+					  const struct tw_enter_info *e,
+					  const struct tw_proc *owner, __u64 ts)
+{
+	r->hdr.type = TW_REC_TW_ENTER;
+	r->hdr.size = sizeof(*r);
+	r->hdr.netns = l->netns;
+	r->hdr.ts_ns = ts;
 	live_get_tuple(l, &r->t);
 	r->proc = *owner;
 	r->expires_in_ns = e->expires_in_ns;
@@ -242,19 +249,29 @@ static __always_inline void emit_tw_enter(const struct tw_live *l, const struct 
 	r->reuseport = e->reuseport;
 	r->side = l->side;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
-	rb_submit(r, false);
 }
 
-static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
+static __always_inline void emit_tw_enter(const struct tw_live *l, const struct tw_enter_info *e,
+					  const struct tw_proc *owner)
 {
-	struct tw_exit_rec *r;
+	struct tw_enter_rec *r;
 
-	if (!l->wanted || !(cfg.events & TW_EV_TW) || !pid_wanted(l->pid))
+	if (!tw_enter_wanted(l, owner))
 		return;
 	r = rb_reserve(sizeof(*r));
 	if (!r)
 		return;
-	hdr_fill(&r->hdr, TW_REC_TW_EXIT, sizeof(*r), l->netns);
+	fill_tw_enter(r, l, e, owner, bpf_ktime_get_ns());
+	rb_submit(r, false);
+}
+
+static __always_inline void fill_tw_exit(struct tw_exit_rec *r, const struct tw_live *l,
+					 __u8 reason, __u64 ts)
+{
+	r->hdr.type = TW_REC_TW_EXIT;
+	r->hdr.size = sizeof(*r);
+	r->hdr.netns = l->netns;
+	r->hdr.ts_ns = ts;
 	live_get_tuple(l, &r->t);
 	__builtin_memset(&r->proc, 0, sizeof(r->proc));
 	r->proc.pid = l->pid;
@@ -263,7 +280,53 @@ static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
 	r->side = l->side;
 	r->flags = l->flags;
 	__builtin_memset(r->pad, 0, sizeof(r->pad));
+}
+
+static __always_inline void emit_tw_exit(const struct tw_live *l, __u8 reason)
+{
+	struct tw_exit_rec *r;
+
+	if (!tw_exit_wanted(l))
+		return;
+	r = rb_reserve(sizeof(*r));
+	if (!r)
+		return;
+	fill_tw_exit(r, l, reason, bpf_ktime_get_ns());
 	rb_submit(r, false);
+}
+
+/* A kill settled by the arm of the next tw on the CPU, and that arm: one ring record, one clock
+ * read. User space reads the records of a ring sample one after the other. */
+struct tw_exit_enter {
+	struct tw_exit_rec x;
+	struct tw_enter_rec e;
+};
+
+static __always_inline void emit_exit_enter(const struct tw_live *x, const struct tw_live *e,
+					    const struct tw_enter_info *info,
+					    const struct tw_proc *owner)
+{
+	struct tw_exit_enter *r;
+	__u64 ts;
+
+	if (!x) {
+		if (e)
+			emit_tw_enter(e, info, owner);
+		return;
+	}
+	if (!e) {
+		emit_tw_exit(x, TW_EXIT_KILLED);
+		return;
+	}
+	r = rb_reserve(sizeof(*r));
+	if (!r) {
+		total_add(TW_TOT_LOST_EVENTS, 1); /* rb_reserve counted the other */
+		return;
+	}
+	ts = bpf_ktime_get_ns();
+	fill_tw_exit(&r->x, x, TW_EXIT_KILLED, ts);
+	fill_tw_enter(&r->e, e, info, owner, ts);
+	rb_submit_n(r, sizeof(*r), false);
 }
 
 /* The listener of a (netns, port) that has or had one, or NULL. */

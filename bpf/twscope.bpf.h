@@ -202,19 +202,24 @@ struct {
  * cache line the other CPU writes. Not atomic: a program interrupting another on this CPU can
  * lose an update, which only moves a wakeup.
  */
-static __always_inline void rb_submit(void *rec, bool urgent)
+static __always_inline void rb_submit_n(void *rec, __u32 size, bool urgent)
 {
 	__u32 zero = 0;
 	__u64 *quiet = bpf_map_lookup_elem(&rb_quiet, &zero);
 
 	if (quiet) {
-		*quiet += ((struct tw_hdr *)rec)->size;
+		*quiet += size;
 		if (*quiet >= cfg.wakeup_bytes)
 			urgent = true;
 		if (urgent)
 			*quiet = 0;
 	}
 	bpf_ringbuf_submit(rec, urgent ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void rb_submit(void *rec, bool urgent)
+{
+	rb_submit_n(rec, ((struct tw_hdr *)rec)->size, urgent);
 }
 
 /* When this CPU last woke user space for a bind error. */

@@ -41,6 +41,11 @@ static int buf_grow(struct buf *b, size_t need)
 	return 0;
 }
 
+int buf__reserve(struct buf *b, size_t n)
+{
+	return buf_grow(b, n);
+}
+
 int buf__put_slow(struct buf *b, const void *p, size_t n)
 {
 	int err = buf_grow(b, n);

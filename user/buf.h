@@ -38,6 +38,26 @@ static inline int buf__putc(struct buf *b, char c)
 	return 0;
 }
 
+/*
+ * Room for n more bytes, written through the pointer returned and ended with buf__commit(): a
+ * whole line with plain stores instead of a call per field. NULL without memory.
+ */
+int buf__reserve(struct buf *b, size_t n);
+
+static inline char *buf__room(struct buf *b, size_t n)
+{
+	if ((b->len + n + 1 > b->cap || b->err) && buf__reserve(b, n))
+		return NULL;
+	return b->data + b->len;
+}
+
+/* end: one past the last byte written into the room. */
+static inline void buf__commit(struct buf *b, char *end)
+{
+	b->len = end - b->data;
+	b->data[b->len] = '\0';
+}
+
 static inline int buf__puts(struct buf *b, const char *s)
 {
 	return buf__put(b, s, strlen(s));

@@ -91,18 +91,63 @@ static void time_cached(struct time_cache *tc, time_t sec, bool utc)
 	tc->sec = sec;
 }
 
-static void put_time(struct buf *b, struct time_cache *tc, int64_t real_ns, bool utc)
+/*
+ * Plain stores into a room taken with buf__room(): the lines of the frequent events are written
+ * without a call per field (the agent renders tens of thousands a second under churn).
+ */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+static char *put_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+static char *put_dec(char *p, uint64_t v)
+{
+	char tmp[20], *t = tmp + sizeof(tmp);
+
+	do {
+		*--t = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	while (t < tmp + sizeof(tmp))
+		*p++ = *t++;
+	return p;
+}
+
+/* Spaces up to col bytes after start, or min when the field is already that wide. */
+static char *put_pad(char *p, const char *start, size_t col, size_t min)
+{
+	size_t used = p - start, n = col > used ? col - used : min;
+
+	memset(p, ' ', n);
+	return p + n;
+}
+
+static char *put_time_p(char *p, struct time_cache *tc, int64_t real_ns, bool utc)
 {
 	long usec = (real_ns % 1000000000LL) / 1000;
-	char frac[7] = { '.' };
 
 	time_cached(tc, real_ns / 1000000000LL, utc);
-	buf__put(b, tc->text, tc->len);
+	memcpy(p, tc->text, tc->len);
+	p += tc->len;
+	*p = '.';
 	for (int i = 6; i >= 1; i--, usec /= 10)
-		frac[i] = '0' + usec % 10;
-	buf__put(b, frac, sizeof(frac));
+		p[i] = '0' + usec % 10;
+	p += 7;
 	if (utc)
-		buf__putc(b, 'Z');
+		*p++ = 'Z';
+	return p;
+}
+
+static void put_time(struct buf *b, struct time_cache *tc, int64_t real_ns, bool utc)
+{
+	char *p = buf__room(b, sizeof(tc->text) + 8);
+
+	if (p)
+		buf__commit(b, put_time_p(p, tc, real_ns, utc));
 }
 
 void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
@@ -115,12 +160,11 @@ void fmt_rfc3339(int64_t real_ns, char *s, size_t len)
 	buf__free(&b);
 }
 
-void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
+/* At most ADDR_STR_LEN - 1 bytes. */
+static char *put_addr(char *p, int family, const uint8_t *addr)
 {
-	char *p = s;
-
 	/* IPv4 by hand: glibc's inet_ntop goes through sprintf, once per address per event */
-	if (family != AF_INET6 && len >= 16) {
+	if (family != AF_INET6) {
 		for (int i = 0; i < 4; i++) {
 			unsigned int v = addr[i];
 
@@ -129,29 +173,60 @@ void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
 			if (v >= 10)
 				*p++ = '0' + v / 10 % 10;
 			*p++ = '0' + v % 10;
-			*p++ = i < 3 ? '.' : '\0';
+			if (i < 3)
+				*p++ = '.';
 		}
+		return p;
+	}
+	if (!inet_ntop(AF_INET6, addr, p, ADDR_STR_LEN))
+		return PUT_LIT(p, "?");
+	return p + strlen(p);
+}
+
+void fmt_addr(int family, const uint8_t *addr, char *s, size_t len)
+{
+	char a[ADDR_STR_LEN];
+	size_t n;
+
+	if (len >= ADDR_STR_LEN) {
+		*put_addr(s, family, addr) = '\0';
 		return;
 	}
-	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, s, len))
-		snprintf(s, len, "?");
+	if (!len)
+		return;
+	n = put_addr(a, family, addr) - a;
+	n = n < len - 1 ? n : len - 1;
+	memcpy(s, a, n);
+	s[n] = '\0';
+}
+
+/* v / 10 with one decimal: 598 -> "59.8". */
+static char *put_tenths(char *p, uint64_t v)
+{
+	p = put_dec(p, v / 10);
+	*p++ = '.';
+	*p++ = '0' + v % 10;
+	return p;
 }
 
 /* "850 ms", "59.8 s", "12.5 min", rounded to the shown digit. */
+static char *put_duration_p(char *p, int64_t ms)
+{
+	if (ms < 0)
+		return PUT_LIT(p, "?");
+	if (ms < 1000)
+		return PUT_LIT(put_dec(p, ms), " ms");
+	if (ms < 600000)
+		return PUT_LIT(put_tenths(p, (ms + 50) / 100), " s");
+	return PUT_LIT(put_tenths(p, (ms + 3000) / 6000), " min");
+}
+
 static void put_duration(struct buf *b, int64_t ms)
 {
-	if (ms < 0) {
-		buf__putc(b, '?');
-	} else if (ms < 1000) {
-		buf__u64(b, ms);
-		buf__puts(b, " ms");
-	} else if (ms < 600000) {
-		buf__fixed(b, (ms + 50) / 100, 1);
-		buf__puts(b, " s");
-	} else {
-		buf__fixed(b, (ms + 3000) / 6000, 1);
-		buf__puts(b, " min");
-	}
+	char *p = buf__room(b, 32);
+
+	if (p)
+		buf__commit(b, put_duration_p(p, ms));
 }
 
 /* Learns a pid's comm from a record that has one, or fills it into one that lacks it. */
@@ -380,58 +455,86 @@ void event__text_header(struct buf *out)
 }
 
 /* A comm may hold any byte: show control and non-ASCII bytes as '?' so columns hold. */
-static void text_comm(struct buf *out, const char *comm, size_t n)
+static char *put_comm(char *p, const char *comm, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n && comm[i]; i++) {
+	for (size_t i = 0; i < n && comm[i]; i++) {
 		unsigned char ch = comm[i];
 
-		buf__putc(out, ch >= 0x20 && ch < 0x7f ? ch : '?');
+		*p++ = ch >= 0x20 && ch < 0x7f ? ch : '?';
 	}
+	return p;
+}
+
+static void text_comm(struct buf *out, const char *comm, size_t n)
+{
+	char *p = buf__room(out, n);
+
+	if (p)
+		buf__commit(out, put_comm(p, comm, n));
+}
+
+/* Room for the prefix and a tuple of two IPv6 endpoints, and what follows them. */
+#define LINE_ROOM 384
+
+static char *put_prefix(char *p, struct render_ctx *c, const struct tw_hdr *h, const char *event,
+			const struct tw_proc *pr)
+{
+	char *start = p;
+
+	p = put_time_p(p, &c->local, h->ts_ns + c->mono_to_real_ns, false);
+	p = put_pad(p, start, COL_TIME, 0);
+	start = p;
+	p = put_str(p, event);
+	p = put_pad(p, start, COL_EVENT, 0);
+	start = p;
+	if (pr && pr->pid)
+		p = put_dec(p, pr->pid);
+	else
+		*p++ = '-';
+	p = put_pad(p, start, COL_PID, 1);
+	start = p;
+	if (pr && pr->pid)
+		p = put_comm(p, pr->comm, sizeof(pr->comm));
+	else
+		*p++ = '-';
+	return put_pad(p, start, COL_COMM, 1);
 }
 
 static void text_prefix(struct buf *out, struct render_ctx *c, const struct tw_hdr *h,
 			const char *event, const struct tw_proc *p)
 {
-	size_t start = out->len;
+	char *w = buf__room(out, LINE_ROOM);
 
-	put_time(out, &c->local, h->ts_ns + c->mono_to_real_ns, false);
-	buf__spaces(out, COL_TIME - (out->len - start));
-	start = out->len;
-	buf__puts(out, event);
-	buf__spaces(out, COL_EVENT - (out->len - start));
-	start = out->len;
-	if (p && p->pid)
-		buf__u64(out, p->pid);
-	else
-		buf__putc(out, '-');
-	buf__spaces(out, COL_PID > out->len - start ? COL_PID - (out->len - start) : 1);
-	start = out->len;
-	if (p && p->pid)
-		text_comm(out, p->comm, sizeof(p->comm));
-	else
-		buf__putc(out, '-');
-	buf__spaces(out, COL_COMM > out->len - start ? COL_COMM - (out->len - start) : 1);
+	if (w)
+		buf__commit(out, put_prefix(w, c, h, event, p));
+}
+
+static char *put_endpoint(char *p, int family, const uint8_t *addr, uint16_t port)
+{
+	if (family == AF_INET6) {
+		*p++ = '[';
+		p = put_addr(p, family, addr);
+		p = PUT_LIT(p, "]:");
+	} else {
+		p = put_addr(p, family, addr);
+		*p++ = ':';
+	}
+	return put_dec(p, port);
 }
 
 static void text_endpoint(struct buf *out, int family, const uint8_t *addr, uint16_t port)
 {
-	char a[ADDR_STR_LEN];
+	char *p = buf__room(out, ADDR_STR_LEN + 8);
 
-	fmt_addr(family, addr, a, sizeof(a));
-	if (family == AF_INET6)
-		buf__putc(out, '[');
-	buf__puts(out, a);
-	buf__puts(out, family == AF_INET6 ? "]:" : ":");
-	buf__u64(out, port);
+	if (p)
+		buf__commit(out, put_endpoint(p, family, addr, port));
 }
 
-static void text_tuple(struct buf *out, const struct tw_tuple *t)
+static char *put_tuple(char *p, const struct tw_tuple *t)
 {
-	text_endpoint(out, t->family, t->saddr, t->sport);
-	buf__puts(out, " > ");
-	text_endpoint(out, t->family, t->daddr, t->dport);
+	p = put_endpoint(p, t->family, t->saddr, t->sport);
+	p = PUT_LIT(p, " > ");
+	return put_endpoint(p, t->family, t->daddr, t->dport);
 }
 
 #define TEXT_INDENT   (COL_TIME + COL_EVENT)
@@ -516,52 +619,61 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 	const struct tw_hdr *h = rec;
 	struct tw_proc tmp;
 
+	char *p = NULL;
+
+	if (h->type != TW_REC_BIND_ERR && !(p = buf__room(out, LINE_ROOM)))
+		return;
 	switch (h->type) {
 	case TW_REC_STATE: {
 		const struct tw_state_rec *r = rec;
 
-		text_prefix(out, c, h, "state", proc_named(c, &r->proc, &tmp));
-		text_tuple(out, &r->t);
-		buf__puts(out, "  ");
-		buf__puts(out, tcp_state_name(r->oldstate));
-		buf__puts(out, " -> ");
-		buf__puts(out, tcp_state_name(r->newstate));
-		buf__putc(out, '\n');
+		p = put_prefix(p, c, h, "state", proc_named(c, &r->proc, &tmp));
+		p = put_tuple(p, &r->t);
+		p = PUT_LIT(p, "  ");
+		p = put_str(p, tcp_state_name(r->oldstate));
+		p = PUT_LIT(p, " -> ");
+		p = put_str(p, tcp_state_name(r->newstate));
+		*p++ = '\n';
 		break;
 	}
 	case TW_REC_TW_ENTER: {
 		const struct tw_enter_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_enter", proc_named(c, &r->proc, &tmp));
-		text_tuple(out, &r->t);
-		buf__puts(out, "  ");
-		buf__puts(out, tw_substate_name(r->substate));
-		buf__putc(out, ' ');
-		buf__puts(out, side_name(r->side));
-		buf__puts(out, ", frees in ");
-		put_duration(out, r->expires_in_ns / 1000000);
-		buf__puts(out, r->reuseaddr ? ", reuseaddr" : "");
-		buf__puts(out, r->reuseport ? ", reuseport\n" : "\n");
+		p = put_prefix(p, c, h, "tw_enter", proc_named(c, &r->proc, &tmp));
+		p = put_tuple(p, &r->t);
+		p = PUT_LIT(p, "  ");
+		p = put_str(p, tw_substate_name(r->substate));
+		*p++ = ' ';
+		p = put_str(p, side_name(r->side));
+		p = PUT_LIT(p, ", frees in ");
+		p = put_duration_p(p, r->expires_in_ns / 1000000);
+		if (r->reuseaddr)
+			p = PUT_LIT(p, ", reuseaddr");
+		if (r->reuseport)
+			p = PUT_LIT(p, ", reuseport");
+		*p++ = '\n';
 		break;
 	}
 	case TW_REC_TW_EXIT: {
 		const struct tw_exit_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_exit", proc_named(c, &r->proc, &tmp));
-		text_tuple(out, &r->t);
-		buf__puts(out, "  ");
-		buf__puts(out, exit_reason_name(r->reason));
-		buf__puts(out, " after ");
-		put_duration(out, r->age_ns / 1000000);
-		buf__puts(out, r->flags & TW_F_SEEDED ? " (age estimated)\n" : "\n");
+		p = put_prefix(p, c, h, "tw_exit", proc_named(c, &r->proc, &tmp));
+		p = put_tuple(p, &r->t);
+		p = PUT_LIT(p, "  ");
+		p = put_str(p, exit_reason_name(r->reason));
+		p = PUT_LIT(p, " after ");
+		p = put_duration_p(p, r->age_ns / 1000000);
+		if (r->flags & TW_F_SEEDED)
+			p = PUT_LIT(p, " (age estimated)");
+		*p++ = '\n';
 		break;
 	}
 	case TW_REC_TW_OVERFLOW: {
 		const struct tw_overflow_rec *r = rec;
 
-		text_prefix(out, c, h, "tw_overflow", proc_named(c, &r->proc, &tmp));
-		text_tuple(out, &r->t);
-		buf__puts(out, "  no TIME_WAIT: tcp_max_tw_buckets reached\n");
+		p = put_prefix(p, c, h, "tw_overflow", proc_named(c, &r->proc, &tmp));
+		p = put_tuple(p, &r->t);
+		p = PUT_LIT(p, "  no TIME_WAIT: tcp_max_tw_buckets reached\n");
 		break;
 	}
 	case TW_REC_BIND_ERR: {
@@ -570,9 +682,10 @@ void event__text(struct render_ctx *c, const void *rec, const struct diag_result
 		text_prefix(out, c, h, "bind_error", &r->proc);
 		text_bind(out, r, d, repeats,
 			  c->cols >= TEXT_MIN_COLS ? (size_t)c->cols : TEXT_MIN_COLS);
-		break;
+		return;
 	}
 	default:
-		break;
+		return;
 	}
+	buf__commit(out, p);
 }

@@ -101,16 +101,28 @@ __attribute__((format(printf, 1, 2))) static void p_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Writes the pending output; a closed pipe (| head) ends the run quietly. */
+/*
+ * Writes the pending output straight to fd 1 (stdio would copy every byte once more); a closed
+ * pipe (| head) ends the run quietly.
+ */
 static void out_flush(struct app *a)
 {
-	if (a->out_broken || !a->out.len)
-		goto done;
-	if (fwrite(a->out.data, 1, a->out.len, stdout) != a->out.len || fflush(stdout)) {
-		a->out_broken = true;
-		a->stop = true;
+	const char *p = a->out.data;
+	size_t left = a->out.len;
+
+	while (!a->out_broken && left) {
+		ssize_t n = write(STDOUT_FILENO, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			a->out_broken = true;
+			a->stop = true;
+			break;
+		}
+		p += n;
+		left -= n;
 	}
-done:
 	buf__reset(&a->out);
 }
 
@@ -158,15 +170,10 @@ static int walk_owners(void *ctx, const uint64_t *inos, uint32_t n, void **data,
 }
 
 /* A record from a ring: checked, copied for reordering; bind errors noted for naming. */
-static int handle_event(void *ctx, void *data, size_t len)
+static int handle_record(struct app *a, void *data)
 {
-	struct app *a = ctx;
 	size_t off;
 
-	if (event__validate(data, len) < 0) {
-		a->bad_records++;
-		return 0;
-	}
 	if (!reorder__add(a->ro, data, ((const struct tw_hdr *)data)->size, &off)) {
 		dispatch(a, data); /* out of memory: in ring order rather than lost */
 		return 0;
@@ -183,6 +190,26 @@ static int handle_event(void *ctx, void *data, size_t len)
 		a->new_cap = cap;
 	}
 	a->new_binds[a->nnew++] = off;
+	return 0;
+}
+
+/* A ring sample: one record, or a tw_exit and the tw_enter whose arm settled it. */
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct app *a = ctx;
+
+	while (len) {
+		size_t size;
+
+		if (event__validate(data, len) < 0) {
+			a->bad_records++;
+			return 0;
+		}
+		size = ((const struct tw_hdr *)data)->size;
+		handle_record(a, data);
+		data = (char *)data + size;
+		len -= size;
+	}
 	return 0;
 }
 

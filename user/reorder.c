@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "reorder.h"
@@ -18,7 +17,7 @@ struct key {
 
 struct reorder {
 	struct arena cur, spare;
-	struct key *keys;
+	struct key *keys, *tmp; /* tmp: keys_cap keys, for merging */
 	size_t nkeys, keys_cap;
 };
 
@@ -34,6 +33,7 @@ void reorder__free(struct reorder *r)
 	free(r->cur.data);
 	free(r->spare.data);
 	free(r->keys);
+	free(r->tmp);
 	free(r);
 }
 
@@ -77,11 +77,15 @@ void *reorder__add(struct reorder *r, const void *rec, size_t len, size_t *out_o
 
 	if (r->nkeys == r->keys_cap) {
 		size_t cap = r->keys_cap ? r->keys_cap * 2 : 1024;
-		struct key *k = realloc(r->keys, cap * sizeof(*k));
+		struct key *k = realloc(r->keys, cap * sizeof(*k)), *t;
 
 		if (!k)
 			return NULL;
 		r->keys = k;
+		t = realloc(r->tmp, cap * sizeof(*t));
+		if (!t)
+			return NULL;
+		r->tmp = t;
 		r->keys_cap = cap;
 	}
 	copy = arena_put(&r->cur, rec, len);
@@ -104,16 +108,58 @@ static int by_time(const void *x, const void *y)
 	return a->off < b->off ? -1 : a->off > b->off; /* ring order among equals */
 }
 
+#define MAX_RUNS 16
+
+/* Merges the sorted runs [a, b) and [b, c) of keys, stable (ring order on ties). */
+static void merge(struct key *keys, struct key *tmp, size_t a, size_t b, size_t c)
+{
+	size_t i = a, j = b, k = 0;
+
+	while (i < b && j < c)
+		tmp[k++] = keys[j].ts_ns < keys[i].ts_ns ? keys[j++] : keys[i++];
+	while (i < b)
+		tmp[k++] = keys[i++];
+	memcpy(keys + a, tmp, k * sizeof(*tmp)); /* the rest of [j, c) is in place */
+}
+
+/*
+ * The keys are what was kept from the last drain, then each ring's records in ring order: a few
+ * runs already in time order, merged in linear passes rather than sorted.
+ */
+static void sort_keys(struct reorder *r)
+{
+	size_t starts[MAX_RUNS + 1], n = 0;
+
+	starts[n++] = 0;
+	for (size_t i = 1; i < r->nkeys; i++) {
+		if (r->keys[i].ts_ns >= r->keys[i - 1].ts_ns)
+			continue;
+		if (n == MAX_RUNS) {
+			qsort(r->keys, r->nkeys, sizeof(*r->keys), by_time);
+			return;
+		}
+		starts[n++] = i;
+	}
+	starts[n] = r->nkeys;
+	while (n > 1) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i += 2) {
+			if (i + 1 < n)
+				merge(r->keys, r->tmp, starts[i], starts[i + 1], starts[i + 2]);
+			starts[m++] = starts[i];
+		}
+		starts[m] = r->nkeys;
+		n = m;
+	}
+}
+
 void reorder__drain(struct reorder *r, uint64_t cutoff_ns, reorder_fn fn, void *ctx)
 {
 	struct arena swap;
 	size_t keep = 0;
-	bool sorted = true;
 
-	for (size_t i = 1; i < r->nkeys && sorted; i++)
-		sorted = r->keys[i].ts_ns >= r->keys[i - 1].ts_ns;
-	if (!sorted)
-		qsort(r->keys, r->nkeys, sizeof(*r->keys), by_time);
+	sort_keys(r);
 	r->spare.len = 0;
 	for (size_t i = 0; i < r->nkeys; i++) {
 		struct tw_hdr *h = (void *)(r->cur.data + r->keys[i].off);

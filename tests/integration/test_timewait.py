@@ -169,6 +169,46 @@ def test_early_kill_by_new_syn():
         check(ex["age_ms"] < 5000, "killed early, age %r", ex["age_ms"])
 
 
+def test_kill_then_new_time_wait_both_reported():
+    """A SYN kills a TIME_WAIT and its connection ends in a new one on the same 4-tuple: the
+    kill and the new arm come from one program run (as one ring record), and both are events."""
+    n = 12
+    with Netns() as ns, Agent("-e", "tw", "--netns", ns.inum) as agent:
+        p = ns.py("""
+            import socket, sys
+            from sockutil import listener, say
+            n = int(sys.argv[1])
+            ls = listener(7105)
+            cport = 0
+            for i in range(n):
+                c = socket.socket()
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                c.bind(("127.0.0.1", cport))
+                c.connect(("127.0.0.1", 7105))
+                cport = c.getsockname()[1]
+                s, _ = ls.accept()
+                s.close()  # the server closes first: its TIME_WAIT, killed by the next SYN
+                while c.recv(100):
+                    pass
+                c.close()
+            say(port=cport)
+        """, str(n))
+        cport = p.finish()[0]["port"]
+        enters = agent.wait_count(
+            lambda r: r.get("type") == "tw_enter" and r["sport"] == 7105 and r["dport"] == cport,
+            n, 10)
+        exits = agent.wait_count(
+            lambda r: r.get("type") == "tw_exit" and r["sport"] == 7105 and r["dport"] == cport,
+            n - 1, 10)
+        check_eq(len(enters), n, "tw_enter events")
+        check_eq(len(exits), n - 1, "tw_exit events")
+        check(all(r["reason"] == "killed" for r in exits), "reasons %r",
+              [r["reason"] for r in exits])
+        for e, x in zip(enters[1:], exits):
+            check(x["ts"] <= e["ts"], "the kill %s comes before the next arm %s", x["ts"],
+                  e["ts"])
+
+
 def test_overflow_counts():
     with Netns() as ns, Agent("-e", "tw", "--netns", ns.inum, "-i", "1") as agent:
         ns.sysctl("net.ipv4.tcp_max_tw_buckets", 4)

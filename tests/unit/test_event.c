@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "bindwatch.h"
 #include "event.h"
@@ -151,12 +153,92 @@ static void test_json_holder_owner_fields(void **state)
 	buf__free(&o.b);
 }
 
+static void tuple4(struct tw_tuple *t, uint16_t sport, uint16_t dport)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = 2;
+	t->saddr[0] = t->daddr[0] = 127;
+	t->saddr[3] = 1;
+	t->daddr[3] = 254;
+	t->sport = sport;
+	t->dport = dport;
+}
+
+/* The terminal lines of the frequent events, byte for byte: they are written by hand. */
+static void test_text_lines(void **state)
+{
+	struct out o = { .c.mono_to_real_ns = 1764626199LL * 1000000000LL };
+	struct tw_enter_rec en = { .hdr = { TW_REC_TW_ENTER, sizeof(en), 1, 123456789 } };
+	struct tw_exit_rec ex = { .hdr = { TW_REC_TW_EXIT, sizeof(ex), 1, 1000000000 } };
+	struct tw_state_rec st = { .hdr = { TW_REC_STATE, sizeof(st), 1, 999999999999 } };
+	struct tw_overflow_rec ov = { .hdr = { TW_REC_TW_OVERFLOW, sizeof(ov), 1, 5 } };
+	const char *want =
+		"21:56:39.123456  tw_enter    4294967295 a?b?cdefghijklmn "
+		"127.0.0.1:8080 > 127.0.0.254:65535  TIME_WAIT local, frees in 59.9 s, reuseaddr, "
+		"reuseport\n"
+		"21:56:40.000000  tw_exit     -       -                "
+		"[2001:db8::1]:1 > [::ffff:10.0.0.1]:0  killed after 850 ms (age estimated)\n"
+		"22:13:18.999999  state       42      sh               "
+		"127.0.0.1:0 > 127.0.0.254:9  ESTAB -> FIN-WAIT-1\n"
+		"21:56:39.000000  tw_overflow 7       python3          "
+		"127.0.0.1:80 > 127.0.0.254:40000  no TIME_WAIT: tcp_max_tw_buckets reached\n"
+		"21:56:40.000000  tw_exit     -       -                "
+		"127.0.0.1:8080 > 127.0.0.254:65535  expired after 12.5 min\n";
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	tuple4(&en.t, 8080, 65535);
+	en.proc.pid = 4294967295u;
+	memcpy(en.proc.comm,
+	       "a\x01"
+	       "b\x80"
+	       "cdefghijklmnop",
+	       16);
+	en.expires_in_ns = 59949000000ULL;
+	en.substate = 6;
+	en.reuseaddr = en.reuseport = 1;
+	event__text(&o.c, &en, NULL, 1, &o.b);
+	ex.t.family = 10;
+	ex.t.saddr[0] = 0x20;
+	ex.t.saddr[1] = 0x01;
+	ex.t.saddr[2] = 0x0d;
+	ex.t.saddr[3] = 0xb8;
+	ex.t.saddr[15] = 1;
+	ex.t.daddr[10] = ex.t.daddr[11] = 0xff;
+	ex.t.daddr[12] = 10;
+	ex.t.daddr[15] = 1;
+	ex.t.sport = 1;
+	ex.reason = TW_EXIT_KILLED;
+	ex.age_ns = 850999999;
+	ex.flags = TW_F_SEEDED;
+	event__text(&o.c, &ex, NULL, 1, &o.b);
+	tuple4(&st.t, 0, 9);
+	st.proc.pid = 42;
+	memcpy(st.proc.comm, "sh", 3);
+	st.oldstate = 1;
+	st.newstate = 4;
+	event__text(&o.c, &st, NULL, 1, &o.b);
+	tuple4(&ov.t, 80, 40000);
+	ov.proc.pid = 7;
+	memcpy(ov.proc.comm, "python3", 8);
+	event__text(&o.c, &ov, NULL, 1, &o.b);
+	tuple4(&ex.t, 8080, 65535);
+	ex.reason = TW_EXIT_EXPIRED;
+	ex.age_ns = 749000000000ULL;
+	ex.flags = 0;
+	event__text(&o.c, &ex, NULL, 1, &o.b);
+	assert_non_null(o.b.data);
+	assert_string_equal(o.b.data, want);
+	buf__free(&o.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_validate_snapshot),
 		cmocka_unit_test(test_text_paragraph),
 		cmocka_unit_test(test_json_holder_owner_fields),
+		cmocka_unit_test(test_text_lines),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);

@@ -99,6 +99,36 @@ static void test_ties_keep_ring_order(void **state)
 	reorder__free(r);
 }
 
+/* Runs of each ring, merged: time order, and ring order on ties across runs. */
+static void check_merged(int runs, int per_run)
+{
+	struct reorder *r = reorder__new();
+	struct seen s = {};
+	uint16_t tag = 16;
+
+	assert_true(runs * per_run <= 64);
+	/* even runs tie with each other, odd runs too */
+	for (int k = 0; k < runs; k++)
+		for (int i = 0; i < per_run; i++)
+			add(r, (uint64_t)i * 2 + (k % 2), tag++);
+	reorder__drain(r, 1000, collect, &s);
+	assert_int_equal(s.n, runs * per_run);
+	for (int i = 1; i < s.n; i++) {
+		assert_true(s.ts[i] >= s.ts[i - 1]);
+		if (s.ts[i] == s.ts[i - 1])
+			assert_true(s.size[i] > s.size[i - 1]);
+	}
+	reorder__free(r);
+}
+
+static void test_runs_merged(void **state)
+{
+	check_merged(3, 20);
+	check_merged(5, 12);
+	check_merged(32, 2); /* more runs than merged: sorted */
+	check_merged(1, 40);
+}
+
 static void test_free_accepts_null(void **state)
 {
 	reorder__free(NULL);
@@ -110,6 +140,7 @@ int main(void)
 		cmocka_unit_test(test_time_order_across_rings),
 		cmocka_unit_test(test_newest_wait_for_the_next_drain),
 		cmocka_unit_test(test_ties_keep_ring_order),
+		cmocka_unit_test(test_runs_merged),
 		cmocka_unit_test(test_free_accepts_null),
 	};
 
