@@ -1,6 +1,7 @@
 """Failures explained from what the kernel held at the failure: holders gone a moment later,
 the socket's own uid and port range, the implicit connect of TCP Fast Open, autobinds."""
 import os
+import signal
 import subprocess
 import time
 
@@ -304,13 +305,16 @@ def test_terminal_explanation_fits_the_width():
     with Netns() as ns:
         make_time_waits(ns, port, reuseaddr=False, n=8)
         env = dict(os.environ, COLUMNS="72")
-        agent = subprocess.Popen([BINARY, "-e", "bind", "--netns", str(ns.inum), "-d", "4"],
+        agent = subprocess.Popen([BINARY, "-e", "bind", "--netns", str(ns.inum), "-d", "120"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env)
         # its first line on stderr says it is tracing (slow to come in an emulated VM)
         check("tracing" in agent.stderr.readline(), "agent not ready")
         check(ns.py(FRAGILE_SERVER, str(port)).finish()[0]["err"] == 98, "the bind must fail")
-        out, err = agent.communicate(timeout=20)
+        # stopped once the failure is in: the agent drains its rings before it exits
+        time.sleep(0.5)
+        agent.send_signal(signal.SIGINT)
+        out, err = agent.communicate(timeout=30)
         check_eq(agent.returncode, 0, "exit code (%s)" % err.strip())
         lines = out.splitlines()
         start = [i for i, l in enumerate(lines) if "bind_error" in l]
