@@ -104,17 +104,20 @@ static char *put_str(char *p, const char *s)
 	return p;
 }
 
+/* Digits written from the end in place: a copy loop here became a call to memcpy per number. */
 static char *put_dec(char *p, uint64_t v)
 {
-	char tmp[20], *t = tmp + sizeof(tmp);
+	size_t n = 1;
+	char *e;
 
+	for (uint64_t x = v; x >= 10; x /= 10)
+		n++;
+	e = p + n;
 	do {
-		*--t = '0' + v % 10;
+		*--e = '0' + v % 10;
 		v /= 10;
 	} while (v);
-	while (t < tmp + sizeof(tmp))
-		*p++ = *t++;
-	return p;
+	return p + n;
 }
 
 /* Spaces up to col bytes after start, or min when the field is already that wide. */
@@ -248,37 +251,117 @@ static const struct tw_proc *proc_named(struct render_ctx *c, const struct tw_pr
 	return tmp;
 }
 
-static void json_common(struct jw *w, struct render_ctx *c, const struct tw_hdr *h,
-			const char *type)
+/* Room for the longest JSON line of a frequent event: two IPv6 endpoints, a comm all escapes. */
+#define JSON_ROOM 640
+
+/* The first members of every JSON line: {"ts":...,"type":...,"netns":... */
+static char *put_json_common(char *p, struct render_ctx *c, const struct tw_hdr *h,
+			     const char *type)
 {
-	jw__key(w, "ts");
-	buf__putc(w->b, '"');
-	put_time(w->b, &c->utc, h->ts_ns + c->mono_to_real_ns, true);
-	buf__putc(w->b, '"');
-	jw__name(w, "type", type);
-	jw__u64(w, "netns", h->netns);
+	p = PUT_LIT(p, "{\"ts\":\"");
+	p = put_time_p(p, &c->utc, h->ts_ns + c->mono_to_real_ns, true);
+	p = PUT_LIT(p, "\",\"type\":\"");
+	p = put_str(p, type);
+	p = PUT_LIT(p, "\",\"netns\":");
+	return put_dec(p, h->netns);
 }
 
-static void json_proc(struct jw *w, const struct tw_proc *p)
+static char *put_json_proc(char *p, const struct tw_proc *pr)
 {
-	if (!p->pid)
-		return;
-	jw__u64(w, "pid", p->pid);
-	if (p->comm[0])
-		jw__strn(w, "comm", p->comm, sizeof(p->comm));
+	if (!pr->pid)
+		return p;
+	p = PUT_LIT(p, ",\"pid\":");
+	p = put_dec(p, pr->pid);
+	if (!pr->comm[0])
+		return p;
+	p = PUT_LIT(p, ",\"comm\":");
+	return json_escape_p(p, pr->comm, strnlen(pr->comm, sizeof(pr->comm)));
 }
 
-static void json_tuple(struct jw *w, const struct tw_tuple *t)
+static char *put_json_tuple(char *p, const struct tw_tuple *t)
 {
-	char a[ADDR_STR_LEN];
+	p = PUT_LIT(p, ",\"family\":\"");
+	p = put_str(p, family_name(t->family));
+	p = PUT_LIT(p, "\",\"saddr\":\"");
+	p = put_addr(p, t->family, t->saddr);
+	p = PUT_LIT(p, "\",\"sport\":");
+	p = put_dec(p, t->sport);
+	p = PUT_LIT(p, ",\"daddr\":\"");
+	p = put_addr(p, t->family, t->daddr);
+	p = PUT_LIT(p, "\",\"dport\":");
+	return put_dec(p, t->dport);
+}
 
-	jw__name(w, "family", family_name(t->family));
-	fmt_addr(t->family, t->saddr, a, sizeof(a));
-	jw__name(w, "saddr", a);
-	jw__u64(w, "sport", t->sport);
-	fmt_addr(t->family, t->daddr, a, sizeof(a));
-	jw__name(w, "daddr", a);
-	jw__u64(w, "dport", t->dport);
+/* "key":"name" after a comma, for a name from this program's tables (nothing to escape). */
+static char *put_json_name(char *p, const char *key_lit, size_t key_len, const char *name)
+{
+	memcpy(p, key_lit, key_len);
+	p = put_str(p + key_len, name);
+	*p++ = '"';
+	return p;
+}
+
+#define JSON_NAME(p, key, name) put_json_name((p), ",\"" key "\":\"", sizeof(key) + 4, (name))
+#define JSON_BOOL(p, key, v) \
+	((v) ? PUT_LIT((p), ",\"" key "\":true") : PUT_LIT((p), ",\"" key "\":false"))
+
+/* The frequent events' lines with plain stores into one room, as their terminal lines are. */
+static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hdr *h)
+{
+	struct tw_proc tmp;
+
+	switch (h->type) {
+	case TW_REC_STATE: {
+		const struct tw_state_rec *r = (const void *)h;
+
+		p = put_json_common(p, c, h, "state");
+		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
+		p = put_json_tuple(p, &r->t);
+		p = JSON_NAME(p, "old", tcp_state_name(r->oldstate));
+		p = JSON_NAME(p, "new", tcp_state_name(r->newstate));
+		break;
+	}
+	case TW_REC_TW_ENTER: {
+		const struct tw_enter_rec *r = (const void *)h;
+
+		p = put_json_common(p, c, h, "tw_enter");
+		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
+		p = put_json_tuple(p, &r->t);
+		p = JSON_NAME(p, "side", side_name(r->side));
+		p = JSON_NAME(p, "substate", tw_substate_name(r->substate));
+		p = PUT_LIT(p, ",\"expires_in_ms\":");
+		p = put_dec(p, r->expires_in_ns / 1000000);
+		p = JSON_BOOL(p, "reuseaddr", r->reuseaddr);
+		p = JSON_BOOL(p, "reuseport", r->reuseport);
+		break;
+	}
+	case TW_REC_TW_EXIT: {
+		const struct tw_exit_rec *r = (const void *)h;
+
+		p = put_json_common(p, c, h, "tw_exit");
+		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
+		p = put_json_tuple(p, &r->t);
+		p = JSON_NAME(p, "side", side_name(r->side));
+		p = JSON_NAME(p, "reason", exit_reason_name(r->reason));
+		p = PUT_LIT(p, ",\"age_ms\":");
+		p = put_dec(p, r->age_ns / 1000000);
+		if (r->flags & TW_F_SEEDED)
+			p = PUT_LIT(p, ",\"age_estimated\":true");
+		break;
+	}
+	case TW_REC_TW_OVERFLOW: {
+		const struct tw_overflow_rec *r = (const void *)h;
+
+		p = put_json_common(p, c, h, "tw_overflow");
+		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
+		p = put_json_tuple(p, &r->t);
+		break;
+	}
+	default:
+		p = put_json_common(p, c, h, "unknown");
+		break;
+	}
+	return PUT_LIT(p, "}\n");
 }
 
 static void json_holder(struct jw *w, const struct diag_sock *s)
@@ -328,7 +411,6 @@ static void json_bind(struct jw *w, const struct tw_bind_rec *r, const struct di
 {
 	char a[ADDR_STR_LEN], eb[16];
 
-	json_proc(w, &r->proc);
 	/* the socket's owner, which the kernel compares; the caller's own uid when it differs */
 	jw__u64(w, "uid", r->sk_uid);
 	if (r->proc.uid != r->sk_uid)
@@ -380,64 +462,19 @@ void event__json(struct render_ctx *c, const void *rec, const struct diag_result
 		 uint64_t repeats, struct buf *out)
 {
 	const struct tw_hdr *h = rec;
-	struct tw_proc tmp;
+	char *p = buf__room(out, JSON_ROOM);
 	struct jw w;
 
-	jw__init(&w, out);
-	jw__obj_open(&w, NULL);
-	switch (h->type) {
-	case TW_REC_STATE: {
-		const struct tw_state_rec *r = rec;
-
-		json_common(&w, c, h, "state");
-		json_proc(&w, proc_named(c, &r->proc, &tmp));
-		json_tuple(&w, &r->t);
-		jw__name(&w, "old", tcp_state_name(r->oldstate));
-		jw__name(&w, "new", tcp_state_name(r->newstate));
-		break;
+	if (!p)
+		return;
+	if (h->type != TW_REC_BIND_ERR) {
+		buf__commit(out, put_json_frequent(p, c, h));
+		return;
 	}
-	case TW_REC_TW_ENTER: {
-		const struct tw_enter_rec *r = rec;
-
-		json_common(&w, c, h, "tw_enter");
-		json_proc(&w, proc_named(c, &r->proc, &tmp));
-		json_tuple(&w, &r->t);
-		jw__name(&w, "side", side_name(r->side));
-		jw__name(&w, "substate", tw_substate_name(r->substate));
-		jw__u64(&w, "expires_in_ms", r->expires_in_ns / 1000000);
-		jw__bool(&w, "reuseaddr", r->reuseaddr);
-		jw__bool(&w, "reuseport", r->reuseport);
-		break;
-	}
-	case TW_REC_TW_EXIT: {
-		const struct tw_exit_rec *r = rec;
-
-		json_common(&w, c, h, "tw_exit");
-		json_proc(&w, proc_named(c, &r->proc, &tmp));
-		json_tuple(&w, &r->t);
-		jw__name(&w, "side", side_name(r->side));
-		jw__name(&w, "reason", exit_reason_name(r->reason));
-		jw__u64(&w, "age_ms", r->age_ns / 1000000);
-		if (r->flags & TW_F_SEEDED)
-			jw__bool(&w, "age_estimated", true);
-		break;
-	}
-	case TW_REC_TW_OVERFLOW: {
-		const struct tw_overflow_rec *r = rec;
-
-		json_common(&w, c, h, "tw_overflow");
-		json_proc(&w, proc_named(c, &r->proc, &tmp));
-		json_tuple(&w, &r->t);
-		break;
-	}
-	case TW_REC_BIND_ERR:
-		json_common(&w, c, h, "bind_error");
-		json_bind(&w, rec, d, repeats);
-		break;
-	default:
-		json_common(&w, c, h, "unknown");
-		break;
-	}
+	p = put_json_common(p, c, h, "bind_error");
+	buf__commit(out, put_json_proc(p, &((const struct tw_bind_rec *)rec)->proc));
+	jw__init_member(&w, out);
+	json_bind(&w, rec, d, repeats);
 	jw__obj_close(&w);
 	buf__putc(out, '\n');
 }

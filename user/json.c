@@ -2,6 +2,8 @@
 #include <string.h>
 #include "json.h"
 
+#define PUT_ESC(p, c) ((p)[0] = '\\', (p)[1] = (c), (p) + 2)
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -36,60 +38,70 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-void json_escape(struct buf *b, const char *s, size_t n)
+static char *put_u4(char *p, unsigned char c)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	static const char hex[] = "0123456789abcdef";
+
+	memcpy(p, "\\u00", 4);
+	p[4] = hex[c >> 4];
+	p[5] = hex[c & 15];
+	return p + 6;
+}
+
+char *json_escape_p(char *p, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, len;
 
-	buf__putc(b, '"');
-	while (i < n && p[i]) {
-		unsigned char c = p[i];
-		size_t run = i;
+	*p++ = '"';
+	while (i < n && u[i]) {
+		unsigned char c = u[i];
 
-		/* printable ASCII needs no escape: copy the run in one go */
-		while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
-		       p[run] != '\\')
-			run++;
-		if (run > i) {
-			buf__put(b, p + i, run - i);
-			i = run;
+		/* printable ASCII needs no escape */
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			*p++ = c;
+			i++;
 			continue;
 		}
-
 		switch (c) {
 		case '"':
-			buf__puts(b, "\\\"");
-			break;
 		case '\\':
-			buf__puts(b, "\\\\");
+			*p++ = '\\';
+			*p++ = c;
 			break;
 		case '\n':
-			buf__puts(b, "\\n");
+			p = PUT_ESC(p, 'n');
 			break;
 		case '\r':
-			buf__puts(b, "\\r");
+			p = PUT_ESC(p, 'r');
 			break;
 		case '\t':
-			buf__puts(b, "\\t");
+			p = PUT_ESC(p, 't');
 			break;
 		default:
-			if (c < 0x20 || c == 0x7f) {
-				buf__printf(b, "\\u%04x", c);
-				break;
-			}
-			len = utf8_seq(p + i, n - i);
+			len = c < 0x20 || c == 0x7f ? 0 : utf8_seq(u + i, n - i);
+			/* a stray byte is shown as the Latin-1 character of that value */
 			if (!len) {
-				/* a stray byte is shown as the Latin-1 character of that value */
-				buf__printf(b, "\\u%04x", c);
+				p = put_u4(p, c);
 				break;
 			}
-			buf__put(b, p + i, len);
+			memcpy(p, u + i, len);
+			p += len;
 			i += len;
 			continue;
 		}
 		i++;
 	}
-	buf__putc(b, '"');
+	*p++ = '"';
+	return p;
+}
+
+void json_escape(struct buf *b, const char *s, size_t n)
+{
+	char *p = buf__room(b, JSON_ESCAPED_MAX(n));
+
+	if (p)
+		buf__commit(b, json_escape_p(p, s, n));
 }
 
 void jw__init(struct jw *w, struct buf *b)
@@ -97,6 +109,13 @@ void jw__init(struct jw *w, struct buf *b)
 	w->b = b;
 	w->depth = 0;
 	w->first[0] = true;
+}
+
+void jw__init_member(struct jw *w, struct buf *b)
+{
+	w->b = b;
+	w->depth = 1;
+	w->first[0] = w->first[1] = false;
 }
 
 void jw__key_slow(struct jw *w, const char *key, size_t n, bool comma)

@@ -16,6 +16,8 @@ struct jw {
 };
 
 void jw__init(struct jw *w, struct buf *b);
+/* Continues an object whose opening and first members are in b already. */
+void jw__init_member(struct jw *w, struct buf *b);
 void jw__key_slow(struct jw *w, const char *key, size_t n, bool comma);
 
 /*
@@ -78,5 +80,8 @@ void jw__null(struct jw *w, const char *key);
 /* Appends s as a JSON string literal: quotes, backslash, control bytes and invalid UTF-8 escaped.
  */
 void json_escape(struct buf *b, const char *s, size_t n);
+/* The same into p, which has room for JSON_ESCAPED_MAX(n) bytes; returns the end. */
+#define JSON_ESCAPED_MAX(n) (6 * (n) + 2)
+char *json_escape_p(char *p, const char *s, size_t n);
 
 #endif

@@ -164,27 +164,18 @@ static void tuple4(struct tw_tuple *t, uint16_t sport, uint16_t dport)
 	t->dport = dport;
 }
 
-/* The terminal lines of the frequent events, byte for byte: they are written by hand. */
-static void test_text_lines(void **state)
+typedef void (*render_fn)(struct render_ctx *c, const void *rec, const struct diag_result *d,
+			  uint64_t repeats, struct buf *out);
+
+/* The frequent events, one of each kind and their edge cases, through one renderer. */
+static void render_frequent(struct out *o, render_fn fn)
 {
-	struct out o = { .c.mono_to_real_ns = 1764626199LL * 1000000000LL };
 	struct tw_enter_rec en = { .hdr = { TW_REC_TW_ENTER, sizeof(en), 1, 123456789 } };
 	struct tw_exit_rec ex = { .hdr = { TW_REC_TW_EXIT, sizeof(ex), 1, 1000000000 } };
 	struct tw_state_rec st = { .hdr = { TW_REC_STATE, sizeof(st), 1, 999999999999 } };
 	struct tw_overflow_rec ov = { .hdr = { TW_REC_TW_OVERFLOW, sizeof(ov), 1, 5 } };
-	const char *want =
-		"21:56:39.123456  tw_enter    4294967295 a?b?cdefghijklmn "
-		"127.0.0.1:8080 > 127.0.0.254:65535  TIME_WAIT local, frees in 59.9 s, reuseaddr, "
-		"reuseport\n"
-		"21:56:40.000000  tw_exit     -       -                "
-		"[2001:db8::1]:1 > [::ffff:10.0.0.1]:0  killed after 850 ms (age estimated)\n"
-		"22:13:18.999999  state       42      sh               "
-		"127.0.0.1:0 > 127.0.0.254:9  ESTAB -> FIN-WAIT-1\n"
-		"21:56:39.000000  tw_overflow 7       python3          "
-		"127.0.0.1:80 > 127.0.0.254:40000  no TIME_WAIT: tcp_max_tw_buckets reached\n"
-		"21:56:40.000000  tw_exit     -       -                "
-		"127.0.0.1:8080 > 127.0.0.254:65535  expired after 12.5 min\n";
 
+	o->c.mono_to_real_ns = 1764626199LL * 1000000000LL;
 	setenv("TZ", "UTC", 1);
 	tzset();
 	tuple4(&en.t, 8080, 65535);
@@ -192,12 +183,12 @@ static void test_text_lines(void **state)
 	memcpy(en.proc.comm,
 	       "a\x01"
 	       "b\x80"
-	       "cdefghijklmnop",
+	       "cd\"\\efghijklmnop",
 	       16);
 	en.expires_in_ns = 59949000000ULL;
 	en.substate = 6;
 	en.reuseaddr = en.reuseport = 1;
-	event__text(&o.c, &en, NULL, 1, &o.b);
+	fn(&o->c, &en, NULL, 1, &o->b);
 	ex.t.family = 10;
 	ex.t.saddr[0] = 0x20;
 	ex.t.saddr[1] = 0x01;
@@ -211,23 +202,82 @@ static void test_text_lines(void **state)
 	ex.reason = TW_EXIT_KILLED;
 	ex.age_ns = 850999999;
 	ex.flags = TW_F_SEEDED;
-	event__text(&o.c, &ex, NULL, 1, &o.b);
+	fn(&o->c, &ex, NULL, 1, &o->b);
 	tuple4(&st.t, 0, 9);
 	st.proc.pid = 42;
 	memcpy(st.proc.comm, "sh", 3);
 	st.oldstate = 1;
 	st.newstate = 4;
-	event__text(&o.c, &st, NULL, 1, &o.b);
+	fn(&o->c, &st, NULL, 1, &o->b);
+	st.proc.pid = 0;
+	st.oldstate = 200; /* out of the table */
+	fn(&o->c, &st, NULL, 1, &o->b);
 	tuple4(&ov.t, 80, 40000);
 	ov.proc.pid = 7;
 	memcpy(ov.proc.comm, "python3", 8);
-	event__text(&o.c, &ov, NULL, 1, &o.b);
+	fn(&o->c, &ov, NULL, 1, &o->b);
 	tuple4(&ex.t, 8080, 65535);
+	ex.proc.pid = 9;
 	ex.reason = TW_EXIT_EXPIRED;
 	ex.age_ns = 749000000000ULL;
 	ex.flags = 0;
-	event__text(&o.c, &ex, NULL, 1, &o.b);
-	assert_non_null(o.b.data);
+	fn(&o->c, &ex, NULL, 1, &o->b);
+	assert_non_null(o->b.data);
+}
+
+/* The terminal lines of the frequent events, byte for byte: they are written by hand. */
+static void test_text_lines(void **state)
+{
+	struct out o = {};
+	const char *want =
+		"21:56:39.123456  tw_enter    4294967295 a?b?cd\"\\efghijkl "
+		"127.0.0.1:8080 > 127.0.0.254:65535  TIME_WAIT local, frees in 59.9 s, reuseaddr, "
+		"reuseport\n"
+		"21:56:40.000000  tw_exit     -       -                "
+		"[2001:db8::1]:1 > [::ffff:10.0.0.1]:0  killed after 850 ms (age estimated)\n"
+		"22:13:18.999999  state       42      sh               "
+		"127.0.0.1:0 > 127.0.0.254:9  ESTAB -> FIN-WAIT-1\n"
+		"22:13:18.999999  state       -       -                "
+		"127.0.0.1:0 > 127.0.0.254:9  UNKNOWN -> FIN-WAIT-1\n"
+		"21:56:39.000000  tw_overflow 7       python3          "
+		"127.0.0.1:80 > 127.0.0.254:40000  no TIME_WAIT: tcp_max_tw_buckets reached\n"
+		"21:56:40.000000  tw_exit     9                        "
+		"127.0.0.1:8080 > 127.0.0.254:65535  expired after 12.5 min\n";
+
+	render_frequent(&o, event__text);
+	assert_string_equal(o.b.data, want);
+	buf__free(&o.b);
+}
+
+/* Their JSON lines, byte for byte (written by hand too): a comm escaped, a name never. */
+static void test_json_lines(void **state)
+{
+	struct out o = {};
+	const char *want =
+		"{\"ts\":\"2025-12-01T21:56:39.123456Z\",\"type\":\"tw_enter\",\"netns\":1,\"pid\":"
+		"4294967295,\"comm\":\"a\\u0001b\\u0080cd\\\"\\\\efghijkl\",\"family\":\"ipv4\","
+		"\"saddr\":\"127.0.0.1\",\"sport\":8080,\"daddr\":\"127.0.0.254\",\"dport\":65535,"
+		"\"side\":\"local\",\"substate\":\"TIME_WAIT\",\"expires_in_ms\":59949,"
+		"\"reuseaddr\":true,\"reuseport\":true}\n"
+		"{\"ts\":\"2025-12-01T21:56:40.000000Z\",\"type\":\"tw_exit\",\"netns\":1,"
+		"\"family\":\"ipv6\",\"saddr\":\"2001:db8::1\",\"sport\":1,\"daddr\":\"::ffff:10.0."
+		"0.1\",\"dport\":0,\"side\":\"local\",\"reason\":\"killed\",\"age_ms\":850,\"age_"
+		"estimated\":true}\n"
+		"{\"ts\":\"2025-12-01T22:13:18.999999Z\",\"type\":\"state\",\"netns\":1,\"pid\":42,"
+		"\"comm\":\"sh\",\"family\":\"ipv4\",\"saddr\":\"127.0.0.1\",\"sport\":0,\"daddr\":"
+		"\"127.0.0.254\",\"dport\":9,\"old\":\"ESTAB\",\"new\":\"FIN-WAIT-1\"}\n"
+		"{\"ts\":\"2025-12-01T22:13:18.999999Z\",\"type\":\"state\",\"netns\":1,\"family\":"
+		"\"ipv4\",\"saddr\":\"127.0.0.1\",\"sport\":0,\"daddr\":\"127.0.0.254\",\"dport\":"
+		"9,\"old\":\"UNKNOWN\",\"new\":\"FIN-WAIT-1\"}\n"
+		"{\"ts\":\"2025-12-01T21:56:39.000000Z\",\"type\":\"tw_overflow\",\"netns\":1,"
+		"\"pid\":7,\"comm\":\"python3\",\"family\":\"ipv4\",\"saddr\":\"127.0.0.1\","
+		"\"sport\":80,\"daddr\":\"127.0.0.254\",\"dport\":40000}\n"
+		"{\"ts\":\"2025-12-01T21:56:40.000000Z\",\"type\":\"tw_exit\",\"netns\":1,\"pid\":"
+		"9,\"family\":\"ipv4\",\"saddr\":\"127.0.0.1\",\"sport\":8080,\"daddr\":\"127.0.0."
+		"254\",\"dport\":65535,\"side\":\"local\",\"reason\":\"expired\",\"age_ms\":749000}"
+		"\n";
+
+	render_frequent(&o, event__json);
 	assert_string_equal(o.b.data, want);
 	buf__free(&o.b);
 }
@@ -239,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_text_paragraph),
 		cmocka_unit_test(test_json_holder_owner_fields),
 		cmocka_unit_test(test_text_lines),
+		cmocka_unit_test(test_json_lines),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
