@@ -206,6 +206,11 @@ $(OUTPUT)/churn: tests/bench/churn.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< -lpthread -o $@
 
+# The agent's user-space cost per record (reorder, text and JSON lines), in CPU time.
+$(OUTPUT)/renderbench: tests/bench/renderbench.c $(LIB_OBJS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $< $(LIB_OBJS) $(PKG_LIBS) -lm -lpthread -o $@
+
 # Applies a systemd unit's system call settings where systemd is not PID 1 (test_systemd).
 $(OUTPUT)/unitseccomp: tests/helpers/unitseccomp.c | $(OUTPUT)
 	$(call msg,CC,$@)
