@@ -105,9 +105,10 @@ static bool changed(const struct tw_port_val *x, const struct tw_port_val *y)
 	return memcmp(x, y, sizeof(*x)) != 0;
 }
 
-static void val_add(struct tw_port_val *to, const struct tw_port_val *v)
+void agg__val_add(struct tw_port_val *to, const struct tw_port_val *v, bool gauge)
 {
-	to->tw += v->tw;
+	if (gauge)
+		to->tw += v->tw;
 	to->tw_peak = v->tw_peak > to->tw_peak ? v->tw_peak : to->tw_peak;
 	to->entered += v->entered;
 	to->expired += v->expired;
@@ -140,7 +141,7 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 				return -ENOMEM;
 			s->last_active_s = now_s;
 		}
-		val_add(&s->acc, &rows[i].val);
+		agg__val_add(&s->acc, &rows[i].val, true);
 		s->nslots++;
 	}
 	for (size_t i = 0; i < a->n; i++) {
@@ -170,12 +171,10 @@ int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size
 void agg__fold(struct agg *a, const struct tw_port_key *key, const struct tw_port_val *val)
 {
 	struct agg_series *s = find(a, key);
-	struct tw_port_val v = *val;
 
-	if (!s)
-		return;
-	v.tw = 0; /* a slot is freed with no TIME_WAIT left */
-	val_add(&s->folded, &v);
+	/* a slot is freed with no TIME_WAIT left */
+	if (s)
+		agg__val_add(&s->folded, val, false);
 }
 
 size_t agg__prune(struct agg *a, agg_prune_fn fn, void *ctx)

@@ -54,6 +54,8 @@ struct agg *agg__new(unsigned int window_s, size_t max_series);
 /* One sample per second: the whole ports map, a row per slot (several may share a key). */
 int agg__sample(struct agg *a, uint64_t now_s, const struct port_row *rows, size_t n);
 /* A slot of key was freed with these last values: they stay in the key's counters. */
+/* Adds v's counts into *to, the peak as a maximum, and the gauge only when asked. */
+void agg__val_add(struct tw_port_val *to, const struct tw_port_val *v, bool gauge);
 void agg__fold(struct agg *a, const struct tw_port_key *key, const struct tw_port_val *val);
 typedef void (*agg_prune_fn)(void *ctx, const struct agg_series *s);
 /* Drops the rows that have no slot left (their last values were reported), fn told first. */

@@ -32,16 +32,6 @@ void prom__free(struct prom *p)
 	free(p);
 }
 
-static void counters_add(struct tw_port_val *to, const struct tw_port_val *v)
-{
-	to->tw_peak = v->tw_peak > to->tw_peak ? v->tw_peak : to->tw_peak;
-	to->entered += v->entered;
-	to->expired += v->expired;
-	to->killed += v->killed;
-	to->overflow += v->overflow;
-	to->bind_errors += v->bind_errors;
-}
-
 void prom__retire(struct prom *p, const struct agg_series *s, bool netns_dead)
 {
 	struct prom_label *l;
@@ -49,7 +39,7 @@ void prom__retire(struct prom *p, const struct agg_series *s, bool netns_dead)
 	if (!s->placed)
 		return;
 	if (s->label < 0 || (size_t)s->label >= p->top) {
-		counters_add(&p->retired, &s->val);
+		agg__val_add(&p->retired, &s->val, false);
 		return;
 	}
 	l = &p->labels[s->label];
@@ -57,7 +47,7 @@ void prom__retire(struct prom *p, const struct agg_series *s, bool netns_dead)
 		memset(l, 0, sizeof(*l));
 		return;
 	}
-	counters_add(&l->frozen, &s->val);
+	agg__val_add(&l->frozen, &s->val, false);
 	l->gone = true;
 }
 
@@ -181,7 +171,7 @@ static uint64_t label_metric(const struct prom_label *l, const struct agg_series
 
 	v.tw = 0;
 	if (s) {
-		counters_add(&v, &s->val);
+		agg__val_add(&v, &s->val, false);
 		v.tw = s->val.tw;
 	}
 	return metric_of(&v, m);
