@@ -190,8 +190,9 @@ run: deps
 
 bench:
 	$(Q)./scripts/deps.sh --bench
-	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn
-	$(Q)fail=0; python3 tests/bench/bench.py --binary ./twscope --churn $(OUTPUT)/churn || fail=1; \
+	$(Q)$(MAKE) --no-print-directory twscope $(OUTPUT)/churn $(OUTPUT)/renderbench
+	$(Q)fail=0; python3 tests/bench/bench.py --binary ./twscope --churn $(OUTPUT)/churn \
+		--renderbench $(OUTPUT)/renderbench || fail=1; \
 	python3 tests/bench/snapbench.py --binary ./twscope --churn $(OUTPUT)/churn || fail=1; exit $$fail
 
 # A long run under churn, namespace churn and /metrics abuse: `make soak SOAK_MINUTES=10`.

@@ -341,6 +341,8 @@ def main():
                     help="per run; at least the default interval (10 s), so every run holds "
                     "one interval's work")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--renderbench", default="build/renderbench",
+                    help="the agent's user-space cost per record, in CPU time (skipped if absent)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma-separated subset of %s" % ", ".join(
                         "%s (%s)" % (m, d) for m, (_, d) in MODES.items()))
@@ -430,6 +432,13 @@ def main():
             print("| %s | %s |" % (m, " | ".join(fmt(per.get(e), "%.0f") for e in events)))
     else:
         print("note: %s" % perf_note)
+    if os.path.exists(args.renderbench):
+        out = subprocess.run([args.renderbench], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout)
+        print()
+        print("agent's user-space cost per record (renderbench, CPU time, %d records): reorder "
+              "%.0f ns, text line %.0f ns, JSON line %.0f ns" % (
+                  r["records"], r["reorder_ns"], r["text_ns"], r["json_ns"]))
     print()
     print("| program | mode | runs/conn | ns/run | ns/conn |")
     print("|---|---|---:|---:|---:|")
