@@ -120,8 +120,9 @@ static __always_inline void fin_to_close(const struct sock *sk, const struct tw_
 	__u32 netns, slot;
 	__u8 side;
 
-	/* without a tw the socket was reset or aborted, unless the table was full */
-	if (!tw_table_full(sk) || armed_just_before(sk->__sk_common.skc_hash))
+	/* without a tw the socket was reset or aborted, unless the table was full; the arm first:
+	 * the table's count is a line every CPU writes, a miss per connection when read */
+	if (armed_just_before(sk->__sk_common.skc_hash) || !tw_table_full(sk))
 		return;
 	total_add(TW_TOT_TW_OVERFLOW, 1);
 	netns = net->ns.inum;
