@@ -120,13 +120,15 @@ static char *put_dec(char *p, uint64_t v)
 	return p + n;
 }
 
+#define PAD_MAX 24 /* the widest column: pads of a constant size are stores, not a call */
+
 /* Spaces up to col bytes after start, or min when the field is already that wide. */
 static char *put_pad(char *p, const char *start, size_t col, size_t min)
 {
 	size_t used = p - start, n = col > used ? col - used : min;
 
-	memset(p, ' ', n);
-	return p + n;
+	memset(p, ' ', PAD_MAX);
+	return p + (n < PAD_MAX ? n : PAD_MAX);
 }
 
 static char *put_time_p(char *p, struct time_cache *tc, int64_t real_ns, bool utc)
@@ -134,7 +136,7 @@ static char *put_time_p(char *p, struct time_cache *tc, int64_t real_ns, bool ut
 	long usec = (real_ns % 1000000000LL) / 1000;
 
 	time_cached(tc, real_ns / 1000000000LL, utc);
-	memcpy(p, tc->text, tc->len);
+	memcpy(p, tc->text, sizeof(tc->text)); /* the room has it: a constant size, no call */
 	p += tc->len;
 	*p = '.';
 	for (int i = 6; i >= 1; i--, usec /= 10)
