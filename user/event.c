@@ -307,18 +307,25 @@ static char *put_json_name(char *p, const char *key_lit, size_t key_len, const c
 #define JSON_BOOL(p, key, v) \
 	((v) ? PUT_LIT((p), ",\"" key "\":true") : PUT_LIT((p), ",\"" key "\":false"))
 
-/* The frequent events' lines with plain stores into one room, as their terminal lines are. */
-static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hdr *h)
+/* The members every frequent event has: its time, type and namespace, owner and tuple. */
+static char *put_json_head(char *p, struct render_ctx *c, const struct tw_hdr *h, const char *type,
+			   const struct tw_proc *pr, const struct tw_tuple *t)
 {
 	struct tw_proc tmp;
 
+	p = put_json_common(p, c, h, type);
+	p = put_json_proc(p, proc_named(c, pr, &tmp));
+	return put_json_tuple(p, t);
+}
+
+/* The frequent events' lines with plain stores into one room, as their terminal lines are. */
+static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hdr *h)
+{
 	switch (h->type) {
 	case TW_REC_STATE: {
 		const struct tw_state_rec *r = (const void *)h;
 
-		p = put_json_common(p, c, h, "state");
-		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
-		p = put_json_tuple(p, &r->t);
+		p = put_json_head(p, c, h, "state", &r->proc, &r->t);
 		p = JSON_NAME(p, "old", tcp_state_name(r->oldstate));
 		p = JSON_NAME(p, "new", tcp_state_name(r->newstate));
 		break;
@@ -326,9 +333,7 @@ static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hd
 	case TW_REC_TW_ENTER: {
 		const struct tw_enter_rec *r = (const void *)h;
 
-		p = put_json_common(p, c, h, "tw_enter");
-		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
-		p = put_json_tuple(p, &r->t);
+		p = put_json_head(p, c, h, "tw_enter", &r->proc, &r->t);
 		p = JSON_NAME(p, "side", side_name(r->side));
 		p = JSON_NAME(p, "substate", tw_substate_name(r->substate));
 		p = PUT_LIT(p, ",\"expires_in_ms\":");
@@ -340,9 +345,7 @@ static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hd
 	case TW_REC_TW_EXIT: {
 		const struct tw_exit_rec *r = (const void *)h;
 
-		p = put_json_common(p, c, h, "tw_exit");
-		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
-		p = put_json_tuple(p, &r->t);
+		p = put_json_head(p, c, h, "tw_exit", &r->proc, &r->t);
 		p = JSON_NAME(p, "side", side_name(r->side));
 		p = JSON_NAME(p, "reason", exit_reason_name(r->reason));
 		p = PUT_LIT(p, ",\"age_ms\":");
@@ -354,9 +357,7 @@ static char *put_json_frequent(char *p, struct render_ctx *c, const struct tw_hd
 	case TW_REC_TW_OVERFLOW: {
 		const struct tw_overflow_rec *r = (const void *)h;
 
-		p = put_json_common(p, c, h, "tw_overflow");
-		p = put_json_proc(p, proc_named(c, &r->proc, &tmp));
-		p = put_json_tuple(p, &r->t);
+		p = put_json_head(p, c, h, "tw_overflow", &r->proc, &r->t);
 		break;
 	}
 	default:
