@@ -40,7 +40,7 @@ if [ -n "$cross" ]; then
 	for p in libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libseccomp-dev; do
 		want="$want $p:$cross"
 	done
-	[ -z "$vm" ] || want="$want qemu-system-arm mmdebstrap"
+	[ -z "$vm" ] || want="$want qemu-system-arm mmdebstrap debootstrap"
 fi
 
 missing=""

@@ -37,5 +37,17 @@ set --
 while IFS= read -r a; do
 	set -- "$@" "$a"
 done <$out/args
-TWSCOPE_CHURN=$top/$churn TWSCOPE_TEST_SLOW=$slow python3 tests/integration/run.py --binary "$binary" "$@"
+case "$run" in
+"") TWSCOPE_CHURN=$top/$churn TWSCOPE_TEST_SLOW=$slow python3 tests/integration/run.py \
+	--binary "$binary" "$@" ;;
+setup)
+	# the packages' maintainer scripts, as arm64 binaries here (vmtest-rootfs-dpkg.sh)
+	/debootstrap/debootstrap --second-stage
+	rc=$?
+	[ -e /proc/sysrq-trigger ] || mount -t proc proc /proc # debootstrap unmounts what it mounted
+	[ "$rc" -eq 0 ] || tail -n 30 /debootstrap/debootstrap.log 2>/dev/null
+	finish "$rc"
+	;;
+*) TWSCOPE_TEST_SLOW=$slow python3 "$run" "$@" ;;
+esac
 finish $?

@@ -13,14 +13,26 @@ die() {
 	poweroff -f
 }
 opts=trans=virtio,version=9p2000.L,msize=262144
-mount -t 9p -o $opts,ro,cache=loose hostroot /lower || die "cannot mount the host root"
+mkdir -p /out
+mount -t 9p -o $opts out /out || die "cannot mount the result share"
+. /out/job
 mount -t tmpfs -o mode=755 rw /rw
-mkdir -p /rw/upper /rw/work
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot ||
-	die "cannot mount the overlay"
+if [ -n "${rootdev:-}" ]; then
+	# a disk image (vmtest-rootfs-dpkg.sh): qemu discards the writes unless it is the setup boot
+	n=0
+	while [ ! -b "$rootdev" ] && [ $n -lt 20 ]; do # the disk is probed after insmod returns
+		sleep 1
+		n=$((n + 1))
+	done
+	mount -t ext4 "$rootdev" /newroot || die "cannot mount $rootdev"
+else
+	mount -t 9p -o $opts,ro,cache=loose hostroot /lower || die "cannot mount the host root"
+	mkdir -p /rw/upper /rw/work
+	mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot ||
+		die "cannot mount the overlay"
+fi
 mkdir -p /newroot/vmtest-out
-mount -t 9p -o $opts out /newroot/vmtest-out || die "cannot mount the result share"
-. /newroot/vmtest-out/job
+mount --move /out /newroot/vmtest-out || die "cannot move the result share"
 # an arm64 guest's root is not this checkout's machine: the checkout comes as its own share
 if mkdir -p /top && mount -t 9p -o $opts,ro,cache=loose top /top 2>/dev/null; then
 	mkdir -p /rw/top-upper /rw/top-work /newroot$top

@@ -7,7 +7,10 @@
 #   vmtest.sh CACHE KERNEL [run.py arguments...]    KERNEL: 6.1 or 6.12
 #
 # VMTEST_BINARY and VMTEST_CHURN: the agent and the churn helper the guest runs (paths in the
-# checkout; ./twscope and build/churn by default).
+# checkout; ./twscope and build/churn by default). VMTEST_ROOTFS=dpkg (arm64): the root is a
+# debootstrapped Debian with a dpkg database in a disk image (vmtest-rootfs-dpkg.sh; its second
+# stage runs in a first boot), and VMTEST_RUN, a Python script of the checkout, runs instead of
+# run.py with the same arguments.
 # CACHE keeps the downloaded package, its extracted tree and the initramfs; each run writes the
 # guest's console to CACHE/KERNEL/console.log. Exit status: the tests' (1 when the guest died).
 set -eu
@@ -31,7 +34,10 @@ x86) flavour=amd64 qemu=qemu-system-x86_64 machine="-cpu max" console=ttyS0 sub=
 # the generic flavour (the cloud one has no 9p); emulated arm64 loads the programs in about a
 # minute, so the tests' waits are stretched 4 times
 arm64)
-	flavour=arm64 qemu=qemu-system-aarch64 machine="-M virt -cpu max" console=ttyAMA0
+	# the kernel signs its return addresses: QEMU's own pointer-authentication hash costs far
+	# less under TCG than the architected QARMA one
+	flavour=arm64 qemu=qemu-system-aarch64 machine="-M virt -cpu max,pauth-impdef=on"
+	console=ttyAMA0
 	sub=arm64-$kernel slow=4
 	;;
 *)
@@ -122,7 +128,8 @@ if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ] || [ "$top/scripts/vmtest-init.s
 		esac
 		echo "$m" >>"$ir/modules"
 	}
-	for m in virtio_pci 9pnet_virtio 9p overlay; do
+	# and the disk of a root image (VMTEST_ROOTFS=dpkg)
+	for m in virtio_pci 9pnet_virtio 9p overlay virtio_blk crc32c_generic ext4; do
 		add "$m"
 	done
 	cp "$top/scripts/vmtest-init.sh" "$ir/init"
@@ -136,44 +143,98 @@ fi
 # checkout shared at its path.
 root=/
 topshare=
-if [ "$arch" != x86 ]; then
-	root=$cache/rootfs-$arch
-	"$top/scripts/vmtest-rootfs.sh" "$root" "$arch"
+setup=
+image=
+case "${VMTEST_ROOTFS:-extract}" in
+extract) [ "$arch" = x86 ] || root=$cache/rootfs-$arch ;;
+dpkg)
+	[ "$arch" = arm64 ] || {
+		echo "vmtest: VMTEST_ROOTFS=dpkg is for arm64 guests (x86's package: make deb-test)" >&2
+		exit 2
+	}
+	root=$cache/rootfs-$arch-dpkg image=$cache/rootfs-$arch-dpkg.img
+	;;
+*)
+	echo "vmtest: unknown VMTEST_ROOTFS '$VMTEST_ROOTFS': expected extract or dpkg" >&2
+	exit 2
+	;;
+esac
+if [ "$root" != / ]; then
+	if [ "${VMTEST_ROOTFS:-extract}" = dpkg ]; then
+		"$top/scripts/vmtest-rootfs-dpkg.sh" "$root" "$arch" || {
+			rc=$?
+			[ "$rc" -eq 3 ] || exit "$rc"
+			setup=1
+		}
+	else
+		"$top/scripts/vmtest-rootfs.sh" "$root" "$arch"
+	fi
 	topshare="-fsdev local,id=top,path=$top,security_model=none,readonly=on,multidevs=remap
 		-device virtio-9p-pci,fsdev=top,mount_tag=top"
 fi
 
-# The job the guest runs, passed through the writable share.
-out=$dir/out
-rm -rf "$out"
-mkdir -p "$out"
-printf 'top=%s\nkver=%s\nbinary=%s\nchurn=%s\nslow=%s\n' "$top" "$kver" "$binary" "$churn" \
-	"${VMTEST_SLOW:-$slow}" >"$out/job"
-: >"$out/args"
-[ $# -eq 0 ] || printf '%s\n' "$@" >"$out/args"
+# boot RUN [ARGS...]: one guest that runs RUN (empty: run.py; "setup": the second stage of
+# debootstrap, whose writes to the image are kept); rc is its exit status.
+boot() {
+	run=$1
+	shift
+	log=$dir/console.log snap=,snapshot=on tcgrun=$tcg
+	# no programs are loaded by the second stage: both vCPUs on host threads of their own
+	[ "$run" != setup ] || log=$dir/console-setup.log snap= tcgrun=thread=multi
+	rootargs="-fsdev local,id=hostroot,path=$root,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot" rootdev=
+	if [ -n "$image" ]; then
+		# the image's changes are thrown away (snapshot) but by the second stage's boot
+		rootargs="-drive file=$image,format=raw,if=none,id=root$snap
+			-device virtio-blk-pci,drive=root" rootdev=/dev/vda
+	fi
+	# The job the guest runs, passed through the writable share.
+	out=$dir/out
+	rm -rf "$out"
+	mkdir -p "$out"
+	printf 'top=%s\nkver=%s\nbinary=%s\nchurn=%s\nslow=%s\nrun=%s\nrootdev=%s\n' "$top" "$kver" \
+		"$binary" "$churn" "${VMTEST_SLOW:-$slow}" "$run" "$rootdev" >"$out/job"
+	: >"$out/args"
+	[ $# -eq 0 ] || printf '%s\n' "$@" >"$out/args"
 
-echo "vmtest: booting $kver ($arch, TCG $tcg, 2 vCPUs, ${mem} MiB)"
-start=$(date +%s)
-rc=0
-# shellcheck disable=SC2086 # $machine and $topshare are lists of arguments
-timeout --foreground -k 10 "$limit" "$qemu" \
-	-nodefaults -no-reboot -display none -serial stdio \
-	$machine -accel "tcg,$tcg" -smp 2 -m "$mem" \
-	-kernel "$vmlinuz" -initrd "$initrd" \
-	-append "console=$console panic=-1 quiet loglevel=3 rw" \
-	-fsdev local,id=hostroot,path="$root",security_model=none,readonly=on,multidevs=remap \
-	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-	-fsdev local,id=kmods,path="$mods",security_model=none,readonly=on \
-	-device virtio-9p-pci,fsdev=kmods,mount_tag=kmods \
-	-fsdev local,id=out,path="$out",security_model=none \
-	-device virtio-9p-pci,fsdev=out,mount_tag=out $topshare \
-	</dev/null 2>&1 | tee "$dir/console.log" | tr -d '\r' || rc=$?
-end=$(date +%s)
-if [ -f "$out/rc" ]; then
-	rc=$(cat "$out/rc")
-else
-	echo "vmtest: the $kver guest ended without a result (console: $dir/console.log)"
-	rc=1
+	echo "vmtest: booting $kver ($arch, TCG $tcgrun, 2 vCPUs, ${mem} MiB)${run:+, $run}"
+	start=$(date +%s)
+	rc=0
+	# shellcheck disable=SC2086 # $machine, $rootargs and $topshare are lists of arguments
+	timeout --foreground -k 10 "$limit" "$qemu" \
+		-nodefaults -no-reboot -display none -serial stdio \
+		$machine -accel "tcg,$tcgrun" -smp 2 -m "$mem" \
+		-kernel "$vmlinuz" -initrd "$initrd" \
+		-append "console=$console panic=-1 quiet loglevel=3 rw" \
+		$rootargs \
+		-fsdev local,id=kmods,path="$mods",security_model=none,readonly=on \
+		-device virtio-9p-pci,fsdev=kmods,mount_tag=kmods \
+		-fsdev local,id=out,path="$out",security_model=none \
+		-device virtio-9p-pci,fsdev=out,mount_tag=out $topshare \
+		</dev/null 2>&1 | tee "$log" | tr -d '\r' || rc=$?
+	end=$(date +%s)
+	if [ -f "$out/rc" ]; then
+		rc=$(cat "$out/rc")
+	else
+		echo "vmtest: the $kver guest ended without a result (console: $log)"
+		rc=1
+	fi
+	echo "vmtest: $kver finished in $((end - start)) s, exit $rc"
+}
+
+if [ -n "$setup" ]; then
+	# on a copy: a second stage that failed starts over from the first stage's image
+	cp --sparse=always "$root.stage1.img" "$image.tmp"
+	final=$image image=$image.tmp
+	boot setup
+	[ "$rc" -eq 0 ] || {
+		echo "vmtest: the second stage of $final failed (exit $rc)" >&2
+		exit 1
+	}
+	mv "$image" "$final"
+	image=$final
+	rm -f "$root.stage1.img"
+	touch "$root.ok"
 fi
-echo "vmtest: $kver finished in $((end - start)) s, exit $rc"
+boot "${VMTEST_RUN:-}" "$@"
 exit "$rc"
