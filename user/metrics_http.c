@@ -15,10 +15,14 @@
 #include "cli.h"
 #include "metrics_http.h"
 
-/* Far more clients than a scrape needs; a client that sends nothing for 2 s is dropped. */
+/*
+ * Far more clients than a scrape needs; a client that sends nothing for 10 s (a scraper's own
+ * default timeout) is dropped. Not less: libmicrohttpd 0.9.75 checks the idle limit before it
+ * reads the requests epoll reported, so a thread held up that long drops clients that did send.
+ */
 #define CONN_LIMIT     2048
 #define PER_IP_LIMIT   1024
-#define IDLE_TIMEOUT_S 2
+#define IDLE_TIMEOUT_S 10
 #define CONN_MEMORY    16384
 #define LOG_INTERVAL_S 60
 #define FDS_WANTED     (CONN_LIMIT + 256)
