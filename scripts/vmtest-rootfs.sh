@@ -8,10 +8,11 @@ set -eu
 
 dir=$1
 arch=$2
-# what the integration tests run besides the agent; the agent's own libraries
+# what the integration tests run besides the agent (readelf for the hardening test, C.UTF-8 and
+# terminfo for tmux); the agent's own libraries
 pkgs="dash bash coreutils util-linux mount sed grep findutils gawk procps iproute2 kmod
-python3 tmux bpftool prometheus libbpf1 libelf1 zlib1g libmicrohttpd12 libseccomp2
-base-files base-passwd netbase hostname"
+python3 tmux bpftool prometheus libbpf1 libelf1 zlib1g libmicrohttpd12 libseccomp2 binutils libc-bin
+ncurses-base base-files base-passwd netbase hostname"
 stamp=$dir.ok
 if [ -f "$stamp" ] && [ "$stamp" -nt "$0" ]; then
 	exit 0
